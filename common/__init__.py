@@ -1,0 +1,1 @@
+"""Shared pieces: data, geometry, models, trainer, tracking, config."""

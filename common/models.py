@@ -1,0 +1,133 @@
+"""Building blocks: CoordConv, the localisation net, the classifiers, and the STN classifier."""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+from einops import repeat
+from torch import Tensor
+
+from common.errors import UsageError
+
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+
+
+def coord_channels(x: Tensor, with_r: bool = False) -> Tensor:
+    """x and y channels spanning [-1, 1] (idx / (dim - 1) * 2 - 1), optionally r; made on
+    ``x``'s device and in its dtype, shape ``(B, 2 or 3, H, W)``."""
+    b, _, h, w = x.shape
+    ys = torch.linspace(-1, 1, h, device=x.device, dtype=x.dtype)
+    xs = torch.linspace(-1, 1, w, device=x.device, dtype=x.dtype)
+    chans = [repeat(xs, "w -> h w", h=h), repeat(ys, "h -> h w", w=w)]
+    if with_r:
+        chans.append(torch.sqrt(chans[0] ** 2 + chans[1] ** 2))
+    return repeat(torch.stack(chans), "c h w -> b c h w", b=b)
+
+
+class AddCoords(nn.Module):
+    """Appends coordinate channels; no parameters."""
+
+    def __init__(self, with_r: bool = False):
+        super().__init__()
+        self.with_r = with_r
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.cat([x, coord_channels(x, self.with_r)], dim=1)
+
+
+class CoordConv2d(nn.Conv2d):
+    """A Conv2d that sees 2 (or 3, with r) extra coordinate channels. It *is* the convolution:
+    no second, unused conv is registered beside it."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, *, with_r: bool = False, **kw):
+        super().__init__(in_channels + 2 + int(with_r), out_channels, kernel_size, **kw)
+        self.with_r = with_r
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(torch.cat([x, coord_channels(x, self.with_r)], dim=1))
+
+
+def conv(cin: int, cout: int, k: int, *, coordconv: bool, with_r: bool = False) -> nn.Conv2d:
+    return CoordConv2d(cin, cout, k, with_r=with_r) if coordconv else nn.Conv2d(cin, cout, k)
+
+
+def flat_features(net: nn.Module, in_shape: tuple[int, int, int]) -> int:
+    with torch.no_grad():
+        return net(torch.zeros(1, *in_shape)).numel()
+
+
+class LocNet(nn.Module):
+    """The PyTorch tutorial's localisation net (conv 8@7x7, pool, conv 10@5x5, pool, FC 32),
+    sized to the input. ``coordconv`` swaps every Conv2d for CoordConv2d. Returns features;
+    the head's last, identity-initialised layer lives in the shared transformer base."""
+
+    def __init__(self, in_shape: tuple[int, int, int], *, coordconv: bool = False, with_r: bool = False, hidden: int = 32):
+        super().__init__()
+        c = in_shape[0]
+        self.features = nn.Sequential(
+            conv(c, 8, 7, coordconv=coordconv, with_r=with_r), nn.MaxPool2d(2, 2), nn.ReLU(True),
+            conv(8, 10, 5, coordconv=coordconv, with_r=with_r), nn.MaxPool2d(2, 2), nn.ReLU(True),
+            nn.Flatten(),
+        )
+        self.fc = nn.Sequential(nn.Linear(flat_features(self.features, in_shape), hidden), nn.ReLU(True))
+        self.out_features = hidden
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(self.features(x))
+
+
+class TutorialCNN(nn.Module):
+    """The PyTorch STN tutorial's classifier (conv 10@5x5, conv 20@5x5 + Dropout2d, FC 50),
+    sized to the input; normalises its [0, 1] input first (after any warp)."""
+
+    def __init__(self, in_shape: tuple[int, int, int], num_classes: int = 10, *, coordconv: bool = False, with_r: bool = False):
+        super().__init__()
+        c = in_shape[0]
+        self.features = nn.Sequential(
+            conv(c, 10, 5, coordconv=coordconv, with_r=with_r), nn.MaxPool2d(2), nn.ReLU(),
+            conv(10, 20, 5, coordconv=coordconv, with_r=with_r), nn.Dropout2d(), nn.MaxPool2d(2), nn.ReLU(),
+            nn.Flatten(),
+        )
+        self.head = nn.Sequential(
+            nn.Linear(flat_features(self.features, in_shape), 50), nn.ReLU(), nn.Dropout(), nn.Linear(50, num_classes)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features((x - MNIST_MEAN) / MNIST_STD))
+
+
+class TimmClassifier(nn.Module):
+    """Any timm backbone by name, built for 1-channel input (or 1 + coordinates)."""
+
+    def __init__(self, name: str, in_shape: tuple[int, int, int], num_classes: int = 10, *, coordconv: bool = False, with_r: bool = False):
+        super().__init__()
+        import timm
+
+        if not timm.list_models(name):
+            raise UsageError(f"unknown classifier {name!r}; use 'tutorial' or a timm model name (see timm.list_models())")
+        self.coords = AddCoords(with_r) if coordconv else nn.Identity()
+        chans = in_shape[0] + (2 + int(with_r) if coordconv else 0)
+        self.net = timm.create_model(name, pretrained=False, in_chans=chans, num_classes=num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(self.coords((x - MNIST_MEAN) / MNIST_STD))
+
+
+def build_classifier(name: str, in_shape, *, coordconv: bool = False, with_r: bool = False) -> nn.Module:
+    if name == "tutorial":
+        return TutorialCNN(in_shape, coordconv=coordconv, with_r=with_r)
+    return TimmClassifier(name, in_shape, coordconv=coordconv, with_r=with_r)
+
+
+class STNClassifier(nn.Module):
+    """A transformer head followed by a classifier; ``forward`` returns logits."""
+
+    def __init__(self, transformer: nn.Module, classifier: nn.Module):
+        super().__init__()
+        self.transformer, self.classifier = transformer, classifier
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.transformer(x).image)
+
+
+def count_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
