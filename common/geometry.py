@@ -24,7 +24,7 @@ from torch import Tensor
 
 def identity_grid(h: int, w: int, *, device=None, dtype=torch.float32) -> Tensor:
     """The identity sampling grid, shape ``(1, H, W, 2)``."""
-    return kornia.utils.create_meshgrid(h, w, normalized_coordinates=True, device=device, dtype=dtype)
+    return kornia.geometry.create_meshgrid(h, w, normalized_coordinates=True, device=device, dtype=dtype)
 
 
 def sample(img: Tensor, grid: Tensor) -> Tensor:

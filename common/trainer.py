@@ -112,7 +112,7 @@ def train_epoch(model, stream, opt, sched, *, epoch: int, cfg: Config, step0: in
     model.train()
     total = torch.zeros((), device=stream.device)
     seen, step = 0, step0
-    bar = tqdm(total=len(stream), desc=f"epoch {epoch}", unit="batch", leave=False, disable=not show, dynamic_ncols=True)
+    bar = tqdm(total=len(stream), desc=f"epoch {epoch}", unit="batch", leave=False, disable=None if show else True, dynamic_ncols=True)
     for i, (x, y, _gt) in enumerate(stream):
         logits = model(x)
         loss = F.cross_entropy(logits, y)

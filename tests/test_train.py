@@ -1,0 +1,86 @@
+"""train.py as a user runs it: a tiny run learns; bad input is one line and exit code 2."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_train(*args, cwd, env=None):
+    e = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=cwd, env=e, capture_output=True, text=True, timeout=600)
+
+
+TINY = ["--train-limit=512", "--test-limit=500", "--batch-size=32", "--wandb=False"]
+
+
+def test_tiny_run_learns_and_writes_its_run_folder(tmp_path, data_root):
+    r = run_train("--variant", "affine", "--epochs=4", "--lr=3e-3", *TINY, "--out-dir", "runs", "--run-name", "tiny", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "Test set: Average loss:" in r.stdout and "/500 (" in r.stdout
+    run = tmp_path / "runs" / "tiny"
+    hist = json.loads((run / "metrics.json").read_text())
+    assert len(hist) == 4
+    assert hist[-1]["train_loss"] < hist[0]["train_loss"]
+    assert hist[-1]["test_accuracy"] > 0.3  # chance is 0.1
+    assert json.loads((run / "config.json").read_text())["variant"] == "affine"
+    assert (run / "checkpoint.pt").stat().st_size > 0 and (run / "stn.png").exists()
+    assert (tmp_path / "imgs" / "stn.png").exists()
+
+
+def test_seed_spelling_and_wandb_offline(tmp_path, data_root):
+    wdir = tmp_path / "wb"
+    env = {"WANDB_DIR": str(wdir)}
+    env.pop("WANDB_MODE", None)
+    e = {k: v for k, v in os.environ.items() if k not in ("WANDB_MODE", "WANDB_API_KEY")}
+    e.update(env)
+    r = subprocess.run([sys.executable, str(ROOT / "train.py"), "--epochs=1", "--dry-run", "--variant=none", "--test-limit=100",
+                        "--coordconv_classifier=True"], cwd=tmp_path, env=e, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "offline" in r.stderr
+    runs = list((wdir / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--variant", "nope"], ["unknown variant", "affine"]),
+        (["--dataset", "fashion"], ["unknown dataset", "rts"]),
+        (["--epochs=0"], ["--epochs"]),
+        (["--lr=-0.1"], ["--lr"]),
+        (["--batch-size=0"], ["--batch-size"]),
+        (["--coordconv=maybe"], ["True or False"]),
+        (["--epochs=ten"], ["invalid int"]),
+        (["--optimizer=rmsprop"], ["--optimizer", "adam"]),
+        (["--classifier=not_a_timm_model", "--dry-run"], ["unknown classifier"]),
+        (["--test-sets=rts"], ["28px"]),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, words, data_root):
+    r = run_train(*args, "--wandb=False", cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), r.stderr
+    assert "Traceback" not in r.stderr
+    for w in words:
+        assert w in lines[0]
+
+
+def test_missing_data_is_one_line_and_exit_2(tmp_path):
+    r = run_train("--data-root", str(tmp_path / "empty"), "--wandb=False", cwd=tmp_path,
+                  env={"no_proxy": "*", "https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9"})
+    assert r.returncode == 2
+    assert "--data-root" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_help_lists_heads_and_defaults(tmp_path):
+    r = run_train("--help", cwd=tmp_path)
+    assert r.returncode == 0
+    for head in ["none", "affine"]:
+        assert head in r.stdout
+    assert "(default: 10)" in r.stdout
