@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -24,7 +25,7 @@ from common.config import Config, parse, test_set_names, validate
 from common.errors import UsageError
 from common.models import count_params
 from common.tracking import Tracker
-from common.trainer import build_model, evaluate, fit, pick_device, seed_everything
+from common.trainer import Diverged, Stopped, Trainer, build_model, evaluate, pick_device, seed_everything
 
 
 def write_json(path: Path, obj) -> None:
@@ -46,6 +47,34 @@ def make_run_dir(cfg: Config) -> Path:
     return run_dir
 
 
+def load_checkpoint(path: Path, cfg: Config) -> dict:
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+        assert isinstance(sd, dict) and {"model", "optimizer", "config", "epoch"} <= set(sd)
+    except Exception:
+        raise UsageError(f"checkpoint {path} is corrupt or not ours; delete it (or pick another --run-name) to start afresh") from None
+    diff = cfg.differs(sd["config"])
+    if diff:
+        was = ", ".join(f"{k}={sd['config'].get(k)!r}" for k in diff)
+        raise UsageError(f"{path.parent} holds a checkpoint of a different config ({was}); pick another --run-name or rerun with those values")
+    return sd
+
+
+def install_stop_handlers(trainer: Trainer) -> dict:
+    """SIGINT/SIGTERM: finish the current step, checkpoint, exit. A second SIGINT stops at once."""
+    got = {}
+
+    def handler(signum, frame):
+        if trainer.stop_requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        trainer.stop_requested = True
+        got["signal"] = signum
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)
+    return got
+
+
 def run(cfg: Config) -> dict:
     device = pick_device(cfg.device)
     torch.set_float32_matmul_precision("high")
@@ -60,10 +89,20 @@ def run(cfg: Config) -> dict:
         if data.image_size(name) != size:
             raise UsageError(f"test set {name!r} is {data.image_size(name)}px but the model takes {size}px ({cfg.dataset}); pick test sets of the same size")
         tests[name] = data.load_test_set(name, root, cache).head(cfg.test_limit)
+    if cfg.resume and not cfg.run_name:
+        raise UsageError("--resume needs --run-name: the run folder to continue")
     run_dir = make_run_dir(cfg)
+    ckpt_path = run_dir / "checkpoint.pt"
+    resume_from = None
+    if ckpt_path.exists():
+        resume_from = load_checkpoint(ckpt_path, cfg)
+    elif cfg.resume:
+        raise UsageError(f"nothing to resume: {run_dir} holds no checkpoint.pt; drop --resume to start afresh")
 
-    tracker = Tracker(cfg.to_dict(), enabled=cfg.wandb, project=cfg.wandb_project, name=run_dir.name)
+    wandb_id = (run_dir / "wandb_id").read_text().strip() if (run_dir / "wandb_id").exists() else None
+    tracker = Tracker(cfg.to_dict(), enabled=cfg.wandb, project=cfg.wandb_project, name=run_dir.name, run_id=wandb_id)
     if tracker.run is not None:  # a sweep overrides values through wandb.config
+        (run_dir / "wandb_id").write_text(tracker.run.id)
         merged = {**cfg.to_dict(), **{k: v for k, v in tracker.config.items() if k in cfg.to_dict()}}
         cfg = validate(Config(**merged), variants.names(), list(data.DATASETS))
     write_json(run_dir / "config.json", cfg.to_dict())
@@ -74,37 +113,45 @@ def run(cfg: Config) -> dict:
     tracker.summary({"params_head": n_head, "params_classifier": n_clf})
     stream = data.TrainStream(cfg.dataset, train_x, train_y, batch_size=cfg.batch_size, seed=cfg.seed, device=device)
     first = next(iter(tests.values()))
-    history: list[dict] = []
 
     def on_epoch(row):
-        history.append(row)
-        tracker.log({f"train/loss": row["train_loss"], "test/loss": row["test_loss"], "test/accuracy": row["test_accuracy"],
+        tracker.log({"train/loss": row["train_loss"], "test/loss": row["test_loss"], "test/accuracy": row["test_accuracy"],
                      "train/epoch_seconds": row["epoch_seconds"], "train/lr": row["lr"]}, step=row["epoch"])
-        write_json(run_dir / "metrics.json", history)
+        write_json(run_dir / "metrics.json", trainer.history)
 
+    trainer = Trainer(cfg, model, stream, first, device, checkpoint=ckpt_path, on_epoch=on_epoch)
+    if resume_from is not None:
+        trainer.load_state_dict(resume_from)
+        print(f"resuming {run_dir} after epoch {trainer.epoch}" + (" (inside the next epoch)" if trainer.partial else ""), file=sys.stderr)
+    got = install_stop_handlers(trainer)
     exit_code = 1
     try:
-        fit(cfg, model, stream, first, device, on_epoch=on_epoch)
+        trainer.run()
         results = {name: evaluate(model, ts, cfg.test_batch_size, device) for name, ts in tests.items()}
         for name, res in results.items():
             prefix = f"[{name}] " if len(results) > 1 else ""
             print(f"\n{prefix}{res.line()}")
-        img = data.TestSet.head(first, 16).to(device)
+        img = first.head(16).to(device)
         from common.viz import draw_stn
 
         fig = draw_stn(model, img.images.float().div(255), img.labels, cfg.img, title=f"{cfg.variant} on {cfg.dataset}")
         shutil.copyfile(fig, run_dir / "stn.png")
-        torch.save({"model": model.state_dict(), "config": cfg.to_dict(), "epoch": cfg.epochs}, run_dir / ".checkpoint.tmp")
-        os.replace(run_dir / ".checkpoint.tmp", run_dir / "checkpoint.pt")
+        hist = trainer.history
         final = {
             "run_dir": str(run_dir), "params_head": n_head, "params_classifier": n_clf,
-            "seconds_per_epoch": sum(r["epoch_seconds"] for r in history) / len(history),
+            "seconds_per_epoch": sum(r["epoch_seconds"] for r in hist) / len(hist),
             "test": {n: {"loss": r.loss, "accuracy": r.accuracy, "correct": r.correct, "n": r.n} for n, r in results.items()},
         }
         write_json(run_dir / "final.json", final)
         tracker.image("stn", run_dir / "stn.png")
         tracker.summary({f"final/{n}/accuracy": r.accuracy for n, r in results.items()} | {f"final/{n}/loss": r.loss for n, r in results.items()})
         exit_code = 0
+    except Stopped as stop:
+        sig = signal.Signals(got.get("signal", signal.SIGINT))
+        tracker.preempting()
+        exit_code = 128 + sig.value
+        print(f"{sig.name}: {stop}; checkpoint in {ckpt_path}; run the same command to continue", file=sys.stderr)
+        raise SystemExit(exit_code) from None
     finally:
         tracker.finish(exit_code)
     print(f"run folder: {run_dir}  (figure: {cfg.img})")
@@ -112,9 +159,13 @@ def run(cfg: Config) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    sys.stdout.reconfigure(line_buffering=True)  # progress shows up in log files too
     try:
         cfg = parse(argv, variants.names(), list(data.DATASETS))
         run(cfg)
+    except Diverged as err:
+        print(f"error: {err} (the last good checkpoint is kept)", file=sys.stderr)
+        return 3
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

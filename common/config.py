@@ -30,8 +30,8 @@ class Config:
     iterative_steps: int = opt(4, "iterative: recurrent warps", min=1)
     iterative_warp: str = opt("affine", "iterative: warp family, affine or projective", choices=("affine", "projective"))
     # how to train
-    epochs: int = opt(10, "epochs to train", min=1)
-    batch_size: int = opt(64, "training batch size", min=1)
+    epochs: int = opt(4, "epochs to train", min=1)
+    batch_size: int = opt(128, "training batch size", min=1)
     test_batch_size: int = opt(1000, "evaluation batch size", min=1)
     optimizer: str = opt("adam", "sgd, adam or adamw", choices=("sgd", "adam", "adamw"))
     lr: float = opt(2e-3, "peak learning rate", min_exclusive=0.0)
@@ -51,6 +51,7 @@ class Config:
     # output
     out_dir: str = opt("runs", "folder that holds run folders")
     run_name: str = opt("", "run folder name (default: variant-dataset-seed-time)")
+    resume: bool = opt(False, "continue the run in --run-name's folder (automatic when it holds a checkpoint of the same config)")
     img: str = opt("imgs/stn.png", "where to draw inputs beside the transformer's outputs")
     wandb: bool = opt(True, "log to Weights & Biases (offline unless WANDB_MODE/an API key says otherwise)")
     wandb_project: str = opt("stn-lab", "W&B project")
@@ -60,6 +61,16 @@ class Config:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def differs(self, other: dict) -> list[str]:
+        """Keys that change what is trained (not where it is logged or drawn) and differ."""
+        mine = self.to_dict()
+        return [k for k in mine if k not in RUNTIME_KEYS and other.get(k, mine[k]) != mine[k]]
+
+
+# keys that do not change the result: a checkpoint may be resumed with other values
+RUNTIME_KEYS = {"wandb", "wandb_project", "device", "log_interval", "img", "resume", "out_dir", "run_name",
+                "data_root", "cache_dir", "test_batch_size"}
 
 
 def str2bool(v: str) -> bool:

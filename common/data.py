@@ -245,13 +245,19 @@ class TrainStream:
     def __len__(self) -> int:
         return math.ceil(self.labels.shape[0] / self.batch_size)
 
-    def __iter__(self):
-        n = self.labels.shape[0]
-        perm = torch.randperm(n, generator=self.gen, device=self.device)
-        for i in range(0, n, self.batch_size):
-            idx = perm[i : i + self.batch_size]
+    def permutation(self) -> Tensor:
+        return torch.randperm(self.labels.shape[0], generator=self.gen, device=self.device)
+
+    def batches(self, perm: Tensor, start: int = 0):
+        """``(index, (x, y, gt))`` for batches ``start..`` of the epoch ordered by ``perm``."""
+        for i in range(start, len(self)):
+            idx = perm[i * self.batch_size : (i + 1) * self.batch_size]
             x, gt = distort(self.dataset, self.images[idx], self.gen, clutter_source=self.images)
-            yield x, self.labels[idx], gt
+            yield i, (x, self.labels[idx], gt)
+
+    def __iter__(self):
+        for _, batch in self.batches(self.permutation()):
+            yield batch
 
     def state(self) -> Tensor:
         return self.gen.get_state()

@@ -23,7 +23,7 @@ def _has_api_key() -> bool:
 
 
 class Tracker:
-    def __init__(self, config: dict, *, enabled: bool, project: str, name: str, group: str | None = None):
+    def __init__(self, config: dict, *, enabled: bool, project: str, name: str, group: str | None = None, run_id: str | None = None):
         self.run = None
         if not enabled or os.environ.get("WANDB_MODE") == "disabled":
             return
@@ -34,7 +34,7 @@ class Tracker:
         import wandb
 
         self.wandb = wandb
-        self.run = wandb.init(project=project, name=name, group=group, config=config)
+        self.run = wandb.init(project=project, name=name, group=group, config=config, id=run_id, resume="allow" if run_id else None)
         # a sweep may override values: the trainer reads the resolved config back from here
         self.config = dict(self.run.config)
 
@@ -57,6 +57,11 @@ class Tracker:
     def summary(self, values: dict) -> None:
         if self.run is not None:
             self.run.summary.update(values)
+
+    def preempting(self) -> None:
+        """Tell W&B (and a sweep) that this run stopped early and can be resumed."""
+        if self.run is not None:
+            self.run.mark_preempting()
 
     def finish(self, exit_code: int = 0) -> None:
         if self.run is None:

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import math
+import os
 import random
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn as nn
@@ -107,63 +109,152 @@ def evaluate(model: nn.Module, ts: data.TestSet, batch_size: int, device) -> Eva
     return EvalResult(ts.name, loss, correct, len(ts))
 
 
-def train_epoch(model, stream, opt, sched, *, epoch: int, cfg: Config, step0: int, show: bool = True) -> tuple[float, int]:
-    """One pass over ``stream``; returns (mean train loss, updates so far)."""
-    model.train()
-    total = torch.zeros((), device=stream.device)
-    seen, step = 0, step0
-    bar = tqdm(total=len(stream), desc=f"epoch {epoch}", unit="batch", leave=False, disable=None if show else True, dynamic_ncols=True)
-    for i, (x, y, _gt) in enumerate(stream):
-        logits = model(x)
-        loss = F.cross_entropy(logits, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip > 0:
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        step += 1
-        if sched is not None:
-            sched.step_update(step)
-        total += loss.detach() * y.shape[0]
-        seen += y.shape[0]
-        if i % 50 == 0 or cfg.log_interval and i % cfg.log_interval == 0:
-            cur = loss.item()
-            if not math.isfinite(cur):
-                raise Diverged(f"the training loss became {cur} at epoch {epoch}, batch {i}; lower --lr (or set --grad-clip=1)")
-            bar.set_postfix(loss=f"{cur:.4f}")
-            if cfg.log_interval and i % cfg.log_interval == 0:
-                tqdm.write(f"Train Epoch: {epoch} [{seen}/{len(stream.labels)}]\tLoss: {cur:.6f}")
-        bar.update(1)
-        if cfg.dry_run:
-            break
-    bar.close()
-    mean = total.item() / max(seen, 1)
-    if not math.isfinite(mean):
-        raise Diverged(f"the training loss became {mean} in epoch {epoch}; lower --lr (or set --grad-clip=1)")
-    return mean, step
+class Stopped(Exception):
+    """A graceful stop (SIGINT/SIGTERM): the current step finished and a checkpoint was written."""
+
+
+def _rng_state(device) -> dict:
+    st = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if device.type == "cuda":
+        st["cuda"] = torch.cuda.get_rng_state(device)
+    return st
+
+
+def _set_rng_state(st: dict, device) -> None:
+    torch.set_rng_state(st["torch"])
+    random.setstate(st["python"])
+    if "cuda" in st and device.type == "cuda":
+        torch.cuda.set_rng_state(st["cuda"], device)
+
+
+def atomic_save(obj, path: Path) -> None:
+    """Write, then rename: a reader (or a resumed run) never sees half a checkpoint."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+class Trainer:
+    """Trains ``model`` for ``cfg.epochs``; checkpoints atomically after every epoch (and when a
+    stop is requested), and resumes exactly: model, optimizer, scheduler, every RNG and the
+    position inside the epoch are restored, so a resumed run ends with the same metrics as an
+    uninterrupted one on CPU."""
+
+    def __init__(self, cfg: Config, model, stream, test_set, device, *, checkpoint: Path | None = None, on_epoch=None, show: bool = True):
+        self.cfg, self.model, self.stream, self.test_set, self.device = cfg, model, stream, test_set, device
+        self.checkpoint, self.on_epoch, self.show = checkpoint, on_epoch, show
+        if device.type == "cpu":  # measured: mkldnn convs run ~20% faster on channels_last weights
+            model.to(memory_format=torch.channels_last)
+        self.opt = make_optimizer(cfg, model)
+        self.sched = make_scheduler(cfg, self.opt, len(stream))
+        self.epoch, self.step, self.history = 0, 0, []  # epoch: epochs completed
+        self.partial = None  # mid-epoch position when stopped inside an epoch
+        self.stop_requested = False
+
+    # ----------------------------------------------------------------- checkpoints
+    def state_dict(self, partial=None) -> dict:
+        return {
+            "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict() if self.sched is not None else None,
+            "rng": _rng_state(self.device), "stream": self.stream.state(),
+            "epoch": self.epoch, "step": self.step, "history": self.history, "partial": partial,
+            "config": self.cfg.to_dict(),
+        }
+
+    def load_state_dict(self, sd: dict) -> None:
+        self.model.load_state_dict(sd["model"])
+        self.opt.load_state_dict(sd["optimizer"])
+        if self.sched is not None and sd["scheduler"] is not None:
+            self.sched.load_state_dict(sd["scheduler"])
+        _set_rng_state(sd["rng"], self.device)
+        self.stream.set_state(sd["stream"])
+        self.epoch, self.step, self.history, self.partial = sd["epoch"], sd["step"], list(sd["history"]), sd["partial"]
+
+    def save(self, partial=None) -> None:
+        if self.checkpoint is not None:
+            atomic_save(self.state_dict(partial), self.checkpoint)
+
+    # ----------------------------------------------------------------- training
+    def _check_collapse(self, x) -> None:
+        with torch.no_grad():
+            out = self.model.transformer(x[:32]).image
+        if out.abs().sum() <= 1e-3 * x[:32].abs().sum():
+            raise Diverged("the transformer collapsed: its warped batch is empty (it zoomed out of the image); lower --loc-lr or --lr")
+
+    def train_epoch(self) -> float:
+        cfg, model, epoch = self.cfg, self.model, self.epoch + 1
+        model.train()
+        if self.partial is not None:  # resume inside an epoch
+            perm, start = self.partial["perm"], self.partial["index"]
+            total = torch.tensor(self.partial["loss_sum"], device=self.device)
+            seen = self.partial["seen"]
+            self.partial = None
+        else:
+            perm, start, total, seen = self.stream.permutation(), 0, torch.zeros((), device=self.device), 0
+        n_batches = len(self.stream)
+        bar = tqdm(total=n_batches, initial=start, desc=f"epoch {epoch}", unit="batch", leave=False, disable=None if self.show else True, dynamic_ncols=True)
+        for i, (x, y, _gt) in self.stream.batches(perm, start):
+            loss = F.cross_entropy(model(x), y)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            self.opt.step()
+            self.step += 1
+            if self.sched is not None:
+                self.sched.step_update(self.step)
+            total += loss.detach() * y.shape[0]
+            seen += y.shape[0]
+            if i % 50 == 0 or (cfg.log_interval and i % cfg.log_interval == 0):
+                cur = loss.item()
+                if not math.isfinite(cur):
+                    raise Diverged(f"the training loss became {cur} at epoch {epoch}, batch {i}; lower --lr or set --grad-clip=1")
+                if i % 50 == 0:
+                    self._check_collapse(x)
+                bar.set_postfix(loss=f"{cur:.4f}")
+                if cfg.log_interval and i % cfg.log_interval == 0:
+                    tqdm.write(f"Train Epoch: {epoch} [{seen}/{len(self.stream.labels)}]\tLoss: {cur:.6f}")
+            bar.update(1)
+            if cfg.dry_run:
+                break
+            if self.stop_requested and i + 1 < n_batches:
+                bar.close()
+                self.save({"perm": perm, "index": i + 1, "loss_sum": total.item(), "seen": seen})
+                raise Stopped(f"stopped in epoch {epoch} after batch {i + 1}/{n_batches}")
+        bar.close()
+        mean = total.item() / max(seen, 1)
+        if not math.isfinite(mean):
+            raise Diverged(f"the training loss became {mean} in epoch {epoch}; lower --lr or set --grad-clip=1")
+        return mean
+
+    def run(self) -> list[dict]:
+        while self.epoch < self.cfg.epochs:
+            t0 = time.perf_counter()
+            train_loss = self.train_epoch()
+            if self.device.type == "cuda":
+                torch.cuda.synchronize()
+            secs = time.perf_counter() - t0
+            res = evaluate(self.model, self.test_set, self.cfg.test_batch_size, self.device)
+            if not math.isfinite(res.loss):
+                raise Diverged(f"the test loss became {res.loss} after epoch {self.epoch + 1}; lower --lr or set --grad-clip=1")
+            self.epoch += 1
+            row = {
+                "epoch": self.epoch, "train_loss": train_loss, "test_loss": res.loss, "test_accuracy": res.accuracy,
+                "test_correct": res.correct, "test_n": res.n, "epoch_seconds": secs,
+                "train_images_per_s": None if self.cfg.dry_run else len(self.stream.labels) / secs,
+                "lr": self.opt.param_groups[0]["lr"],
+            }
+            self.history.append(row)
+            self.save()
+            if self.show:
+                tqdm.write(f"epoch {self.epoch}: train loss {train_loss:.4f} ({secs:.1f} s) | {res.line()}")
+            if self.on_epoch is not None:
+                self.on_epoch(row)
+            if self.stop_requested and self.epoch < self.cfg.epochs:
+                raise Stopped(f"stopped after epoch {self.epoch}")
+        return self.history
 
 
 def fit(cfg: Config, model, train_stream, test_set, device, *, on_epoch=None, show: bool = True) -> list[dict]:
-    """Train for ``cfg.epochs``, evaluating on ``test_set`` after each; returns per-epoch metrics."""
-    opt = make_optimizer(cfg, model)
-    sched = make_scheduler(cfg, opt, len(train_stream))
-    history, step = [], 0
-    for epoch in range(1, cfg.epochs + 1):
-        t0 = time.perf_counter()
-        train_loss, step = train_epoch(model, train_stream, opt, sched, epoch=epoch, cfg=cfg, step0=step, show=show)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        secs = time.perf_counter() - t0
-        res = evaluate(model, test_set, cfg.test_batch_size, device)
-        row = {
-            "epoch": epoch, "train_loss": train_loss, "test_loss": res.loss, "test_accuracy": res.accuracy,
-            "test_correct": res.correct, "test_n": res.n, "epoch_seconds": secs,
-            "train_images_per_s": len(train_stream.labels) / secs if not cfg.dry_run else None,
-            "lr": opt.param_groups[0]["lr"],
-        }
-        history.append(row)
-        if show:
-            tqdm.write(f"epoch {epoch}: train loss {train_loss:.4f} ({secs:.1f} s) | {res.line()}")
-        if on_epoch is not None:
-            on_epoch(row)
-    return history
+    """Train without checkpoints (tests, benchmarks); returns per-epoch metrics."""
+    return Trainer(cfg, model, train_stream, test_set, device, on_epoch=on_epoch, show=show).run()

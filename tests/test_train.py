@@ -83,4 +83,4 @@ def test_help_lists_heads_and_defaults(tmp_path):
     assert r.returncode == 0
     for head in ["none", "affine"]:
         assert head in r.stdout
-    assert "(default: 10)" in r.stdout
+    assert "(default: 4)" in r.stdout

@@ -1,0 +1,29 @@
+"""Summarise run folders into a markdown table (numbers read from each run's final.json).
+
+    python scripts/collect.py results/baselines/runs [more run roots...]
+"""
+import json
+import sys
+from pathlib import Path
+
+
+def rows(roots):
+    for root in roots:
+        for final in sorted(Path(root).glob("*/final.json")):
+            cfg = json.loads((final.parent / "config.json").read_text())
+            fin = json.loads(final.read_text())
+            for name, t in fin["test"].items():
+                yield cfg, fin, name, t
+
+
+def main(argv):
+    print("| variant | coordconv | train set | test set | epochs | test accuracy | error % | s/epoch | head params | classifier params |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for cfg, fin, name, t in rows(argv):
+        print(f"| {cfg['variant']} | {'yes' if cfg['coordconv'] else 'no'} | {cfg['dataset']} | {name} | {cfg['epochs']} | "
+              f"{t['correct']}/{t['n']} ({100 * t['accuracy']:.2f}%) | {100 * (1 - t['accuracy']):.2f} | "
+              f"{fin['seconds_per_epoch']:.1f} | {fin['params_head']:,} | {fin['params_classifier']:,} |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] or ["runs"])

@@ -1,0 +1,127 @@
+"""Runs that survive: exact resume after SIGKILL, graceful SIGTERM, guards, determinism."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+ARGS = ["--epochs=3", "--train-limit=2000", "--test-limit=200", "--batch-size=32", "--wandb=False", "--img", "x.png"]
+
+
+def train(*args, cwd):
+    return subprocess.run([sys.executable, str(ROOT / "train.py"), *ARGS, *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def start(*args, cwd):
+    return subprocess.Popen([sys.executable, str(ROOT / "train.py"), *ARGS, *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def metrics(run):
+    return [(r["train_loss"], r["test_loss"], r["test_correct"]) for r in json.loads((run / "metrics.json").read_text())]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, data_root):
+    cwd = tmp_path_factory.mktemp("ref")
+    r = train("--run-name", "ref", cwd=cwd)
+    assert r.returncode == 0, r.stderr
+    return metrics(cwd / "runs" / "ref")
+
+
+def wait_for(path, proc, timeout=300):
+    t = time.time()
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() - t < timeout
+        time.sleep(0.05)
+
+
+def test_same_seed_same_metrics(tmp_path, reference):
+    r = train("--run-name", "again", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert metrics(tmp_path / "runs" / "again") == reference
+
+
+def test_sigkill_mid_epoch_then_resume_gives_identical_metrics(tmp_path, reference):
+    p = start("--run-name", "k", cwd=tmp_path)
+    ckpt = tmp_path / "runs" / "k" / "checkpoint.pt"
+    wait_for(ckpt, p)  # epoch 1 done
+    time.sleep(0.8)  # well inside epoch 2
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert torch.load(ckpt, weights_only=True)["epoch"] >= 1  # the checkpoint survived the kill whole
+    r = train("--run-name", "k", cwd=tmp_path)  # automatic resume: same folder, same config
+    assert r.returncode == 0, r.stderr
+    assert "resuming" in r.stderr
+    assert metrics(tmp_path / "runs" / "k") == reference
+
+
+def test_sigterm_checkpoints_inside_the_epoch_and_resumes_exactly(tmp_path, reference):
+    p = start("--run-name", "t", cwd=tmp_path)
+    wait_for(tmp_path / "runs" / "t" / "checkpoint.pt", p)
+    time.sleep(0.8)
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 128 + signal.SIGTERM, err
+    assert "SIGTERM" in err and "Traceback" not in err
+    r = train("--run-name", "t", "--resume", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert metrics(tmp_path / "runs" / "t") == reference
+
+
+def _one_line_exit_2(r, *words):
+    assert r.returncode == 2, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    for w in words:
+        assert w in lines[0]
+
+
+def test_mismatched_checkpoint_is_refused_and_kept(tmp_path, data_root):
+    run = tmp_path / "runs" / "m"
+    run.mkdir(parents=True)
+    torch.save({"model": {}, "optimizer": {}, "config": {"lr": 0.5}, "epoch": 1}, run / "checkpoint.pt")
+    before = (run / "checkpoint.pt").read_bytes()
+    _one_line_exit_2(train("--run-name", "m", cwd=tmp_path), "different config", "lr")
+    assert (run / "checkpoint.pt").read_bytes() == before
+
+
+def test_corrupt_checkpoint_is_refused_and_kept(tmp_path, data_root):
+    run = tmp_path / "runs" / "c"
+    run.mkdir(parents=True)
+    (run / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    _one_line_exit_2(train("--run-name", "c", cwd=tmp_path), "corrupt")
+    assert (run / "checkpoint.pt").read_bytes() == b"not a checkpoint"
+
+
+def test_resume_without_checkpoint_says_so(tmp_path, data_root):
+    _one_line_exit_2(train("--run-name", "none", "--resume", cwd=tmp_path), "nothing to resume")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_out_dir(tmp_path, data_root):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    _one_line_exit_2(train("--out-dir", str(ro / "runs"), cwd=tmp_path), "--out-dir")
+
+
+def test_unwritable_out_dir_file_in_the_way(tmp_path, data_root):
+    (tmp_path / "blocker").write_text("a file, not a folder")
+    _one_line_exit_2(train("--out-dir", str(tmp_path / "blocker"), cwd=tmp_path), "--out-dir")
+
+
+def test_divergence_stops_with_exit_3_and_keeps_the_last_good_checkpoint(tmp_path, data_root):
+    r = train("--run-name", "d", "--lr=1e6", "--optimizer=sgd", "--loc-lr=1", cwd=tmp_path)
+    assert r.returncode == 3, r.stderr
+    assert "--lr" in r.stderr and "Traceback" not in r.stderr
+    ckpt = tmp_path / "runs" / "d" / "checkpoint.pt"
+    if ckpt.exists():  # any checkpoint written is a finite, good one
+        sd = torch.load(ckpt, weights_only=True)
+        assert all(torch.isfinite(v).all() for v in sd["model"].values() if v.is_floating_point())
