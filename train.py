@@ -135,7 +135,8 @@ def run(cfg: Config) -> dict:
         from common.viz import draw_stn
 
         fig = draw_stn(model, img.images.float().div(255), img.labels, cfg.img, title=f"{cfg.variant} on {cfg.dataset}")
-        shutil.copyfile(fig, run_dir / "stn.png")
+        if fig.resolve() != (run_dir / "stn.png").resolve():
+            shutil.copyfile(fig, run_dir / "stn.png")
         hist = trainer.history
         final = {
             "run_dir": str(run_dir), "params_head": n_head, "params_classifier": n_clf,

@@ -1,0 +1,244 @@
+"""Run a W&B sweep file locally, with no W&B server (a laptop on a plane, these machines).
+
+    python sweep.py sweeps/study1.yaml              # every grid point, resumable
+    python sweep.py sweeps/lr.yaml --count 8        # random search: 8 proposals
+    python sweep.py sweeps/study1.yaml --dry-run    # print the commands, run nothing
+
+With a server the same file runs on any number of machines:
+    wandb sweep sweeps/study1.yaml   then   wandb agent ENTITY/PROJECT/SWEEP_ID
+
+Each proposal is launched the way ``wandb agent`` launches it (the file's ``command`` with
+``${env} ${interpreter} ${program} ${args}``, arguments as ``--key=value``, booleans as
+``--key=True``), recorded offline by W&B, with its log under the sweep's folder. A run that dies is
+reported and the sweep goes on. Each proposal has a fixed run folder named from its parameters, so
+running the command again skips finished runs and resumes interrupted ones from their checkpoints.
+Methods: grid and random (seeded, reproducible); bayes needs W&B's server.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import json
+import math
+import os
+import random
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from common.config import Config
+from common.errors import UsageError
+
+TOP_KEYS = {"program", "method", "metric", "parameters", "command", "name", "description", "early_terminate", "project", "entity", "run_cap"}
+DISTRIBUTIONS = {"constant", "categorical", "int_uniform", "uniform", "q_uniform", "log_uniform_values", "q_log_uniform_values", "normal", "q_normal", "log_normal", "q_log_normal"}
+CONFIG_KEYS = set(Config.__dataclass_fields__)
+
+
+# --------------------------------------------------------------------------- validation
+def load_sweep(path: Path) -> dict:
+    try:
+        spec = yaml.safe_load(Path(path).read_text())
+    except OSError as err:
+        raise UsageError(f"cannot read sweep file {path} ({err.strerror})") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise UsageError(f"sweep file {path} is not valid YAML{where}: {getattr(err, 'problem', err)}") from None
+    validate(spec, path)
+    return spec
+
+
+def validate(spec, path) -> None:
+    """W&B's rules for a sweep config, checked before any run starts."""
+    def bad(msg):
+        raise UsageError(f"invalid sweep file {path}: {msg}")
+
+    if not isinstance(spec, dict):
+        bad("the top level must be a mapping with program, method and parameters")
+    unknown = set(spec) - TOP_KEYS
+    if unknown:
+        bad(f"unknown top-level key(s) {sorted(unknown)}; allowed: {sorted(TOP_KEYS)}")
+    for key in ("method", "parameters"):
+        if key not in spec:
+            bad(f"'{key}' is required")
+    if spec["method"] not in ("grid", "random", "bayes"):
+        bad(f"method must be grid, random or bayes, not {spec['method']!r}")
+    if spec["method"] == "bayes" and not isinstance(spec.get("metric"), dict):
+        bad("bayes needs a metric with name and goal")
+    if "metric" in spec:
+        m = spec["metric"]
+        if not isinstance(m, dict) or "name" not in m or m.get("goal", "minimize") not in ("minimize", "maximize"):
+            bad("metric must be a mapping with name and goal (minimize or maximize)")
+    params = spec["parameters"]
+    if not isinstance(params, dict) or not params:
+        bad("parameters must be a non-empty mapping")
+    for name, p in params.items():
+        if name not in CONFIG_KEYS:
+            bad(f"parameter {name!r} is not a train.py option (see python train.py --help)")
+        if not isinstance(p, dict):
+            bad(f"parameter {name!r} must be a mapping with value, values, or a distribution")
+        kinds = [k for k in ("value", "values", "distribution") if k in p] + (["range"] if "min" in p and "distribution" not in p else [])
+        if len(kinds) != 1:
+            bad(f"parameter {name!r} needs exactly one of value, values, or min/max (with an optional distribution)")
+        if "values" in p and (not isinstance(p["values"], list) or not p["values"]):
+            bad(f"parameter {name!r}: values must be a non-empty list")
+        dist = p.get("distribution")
+        if dist is not None and dist not in DISTRIBUTIONS:
+            bad(f"parameter {name!r}: unknown distribution {dist!r}")
+        if ("min" in p) != ("max" in p):
+            bad(f"parameter {name!r}: min and max go together")
+        if spec["method"] == "grid" and ("min" in p or dist not in (None, "constant", "categorical")):
+            bad(f"grid search needs value or values for every parameter; {name!r} is a distribution")
+    if "command" in spec and not (isinstance(spec["command"], list) and all(isinstance(c, str) for c in spec["command"])):
+        bad("command must be a list of strings")
+
+
+# --------------------------------------------------------------------------- proposals
+def grid(params: dict) -> list[dict]:
+    names = list(params)
+    axes = [p["values"] if "values" in p else [p["value"]] for p in params.values()]
+    return [dict(zip(names, combo)) for combo in itertools.product(*axes)]
+
+
+def sample(p: dict, rng: random.Random):
+    if "value" in p:
+        return p["value"]
+    if "values" in p:
+        return rng.choice(p["values"])
+    lo, hi = p["min"], p["max"]
+    dist = p.get("distribution") or ("int_uniform" if isinstance(lo, int) and isinstance(hi, int) else "uniform")
+    if dist == "int_uniform":
+        return rng.randint(lo, hi)
+    if dist == "uniform":
+        return rng.uniform(lo, hi)
+    if dist == "log_uniform_values":
+        return math.exp(rng.uniform(math.log(lo), math.log(hi)))
+    if dist == "q_uniform":
+        q = p.get("q", 1)
+        return round(rng.uniform(lo, hi) / q) * q
+    raise UsageError(f"distribution {dist!r} is not supported offline; use uniform, int_uniform, log_uniform_values or values")
+
+
+def proposals(spec: dict, count: int | None, seed: int) -> list[dict]:
+    if spec["method"] == "grid":
+        props = grid(spec["parameters"])
+        return props[:count] if count else props
+    if spec["method"] == "bayes":
+        raise UsageError("bayes proposals come from W&B's server; run it with `wandb sweep` + `wandb agent`, or use method: random here")
+    n = count or spec.get("run_cap")
+    if not n:
+        raise UsageError("random search needs --count N (or run_cap in the sweep file)")
+    rng = random.Random(seed)
+    return [{k: sample(p, rng) for k, p in spec["parameters"].items()} for _ in range(n)]
+
+
+# --------------------------------------------------------------------------- launching
+def fmt(v) -> str:
+    return str(v)  # W&B passes Python's str(): True/False, 0.001, 5
+
+
+def command_for(spec: dict, params: dict, extra: list[str]) -> list[str]:
+    args = [f"--{k}={fmt(v)}" for k, v in params.items()] + extra
+    out = []
+    for tok in spec.get("command") or ["${env}", "${interpreter}", "${program}", "${args}"]:
+        if tok == "${env}":
+            continue  # the environment is passed to the child as it is
+        elif tok == "${interpreter}":
+            out.append(sys.executable)
+        elif tok == "${program}":
+            out.append(spec.get("program", "train.py"))
+        elif tok == "${args}":
+            out += args
+        elif tok == "${args_no_hyphens}":
+            out += [a[2:] for a in args]
+        elif tok == "${args_no_boolean_flags}":
+            out += [f"--{k}" if v is True else f"--{k}={fmt(v)}" for k, v in params.items() if v is not False] + extra
+        else:
+            out.append(tok)
+    return out
+
+
+def run_id(params: dict) -> str:
+    return hashlib.sha1(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+def metric_of(run_dir: Path, name: str | None):
+    f = run_dir / "final.json"
+    if not name or not f.exists():
+        return None
+    fin = json.loads(f.read_text())
+    flat = {f"final/{s}/{k}": v for s, t in fin["test"].items() for k, v in t.items()}
+    return flat.get(name)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("sweep", help="a W&B sweep YAML file")
+    ap.add_argument("--count", type=int, default=0, help="number of runs (random: required unless run_cap; grid: the first N)")
+    ap.add_argument("--out-dir", default="sweeps_out", help="folder for the sweep's runs and logs")
+    ap.add_argument("--seed", type=int, default=0, help="random search: proposal seed")
+    ap.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    ap.epilog = "Extra train.py flags for every run go after --, e.g. -- --train-limit=1000"
+    argv = sys.argv[1:] if argv is None else list(argv)
+    cut = argv.index("--") if "--" in argv else len(argv)
+    a = ap.parse_args(argv[:cut])
+    a.extra = argv[cut + 1 :]
+    try:
+        spec = load_sweep(Path(a.sweep))
+        props = proposals(spec, a.count, a.seed)
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    name = spec.get("name") or Path(a.sweep).stem
+    root = Path(a.out_dir) / name
+    env = {**os.environ, "WANDB_RUN_GROUP": name}
+    if "WANDB_MODE" not in env and not env.get("WANDB_API_KEY"):
+        env["WANDB_MODE"] = "offline"
+    metric = (spec.get("metric") or {}).get("name")
+    results = []
+    print(f"sweep {name}: {len(props)} runs ({spec['method']}), folder {root}", file=sys.stderr)
+    for i, params in enumerate(props, 1):
+        rid = f"{name}-{run_id(params)}"
+        run_dir = root / "runs" / rid
+        cmd = command_for(spec, params, ["--out-dir", str(root / "runs"), "--run-name", rid, "--img", str(run_dir / "stn.png"), *a.extra])
+        line = shlex.join(cmd)
+        if a.dry_run:
+            print(line)
+            continue
+        if (run_dir / "final.json").exists():
+            status = "done (kept)"
+        else:
+            root.mkdir(parents=True, exist_ok=True)
+            log = root / f"{rid}.log"
+            print(f"[{i}/{len(props)}] {line}", file=sys.stderr)
+            t0 = time.time()
+            with open(log, "a") as fh:
+                fh.write(f"$ {line}\n")
+                fh.flush()
+                rc = subprocess.call(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env)
+            status = "ok" if rc == 0 else f"FAILED (exit {rc}, see {log})"
+            if rc != 0:
+                print(f"  run {rid} failed with exit code {rc}; see {log}; going on", file=sys.stderr)
+            else:
+                print(f"  done in {time.time() - t0:.0f} s", file=sys.stderr)
+        results.append((rid, params, status, metric_of(run_dir, metric)))
+    if a.dry_run:
+        return 0
+    keys = list(spec["parameters"])
+    print(f"\n| run | {' | '.join(keys)} | {metric or 'metric'} | status |")
+    print("|---" * (len(keys) + 3) + "|")
+    for rid, params, status, value in results:
+        v = "" if value is None else f"{value:.4f}"
+        print(f"| {rid} | {' | '.join(str(params[k]) for k in keys)} | {v} | {status} |")
+    write = root / "summary.json"
+    write.write_text(json.dumps([{"run": r, "params": p, "status": s, metric or "metric": v} for r, p, s, v in results], indent=2))
+    return 0 if all(s.startswith(("ok", "done")) for _, _, s, _ in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""sweep.py runs W&B sweep files offline, the way the agent launches runs."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+import sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "sweeps").glob("*.yaml")))
+def test_shipped_sweep_files_are_valid(path):
+    spec = sweep.load_sweep(path)
+    assert spec["program"] == "train.py"
+    if spec["method"] == "grid":
+        assert len(sweep.proposals(spec, None, 0)) >= 2
+
+
+def test_study1_is_the_seed_grid():
+    props = sweep.proposals(sweep.load_sweep(ROOT / "sweeps" / "study1.yaml"), None, 0)
+    assert len(props) == 18
+    assert {(p["coordconv"], p["epochs"]) for p in props} == {(c, e) for c in (False, True) for e in (5, 10, 25)}
+
+
+def test_agent_style_arguments():
+    spec = {"program": "train.py", "command": ["${env}", "${interpreter}", "${program}", "${args}"]}
+    cmd = sweep.command_for(spec, {"coordconv": True, "lr": 0.001, "variant": "tps"}, [])
+    assert cmd[1:] == ["train.py", "--coordconv=True", "--lr=0.001", "--variant=tps"]
+
+
+def test_random_search_is_seeded_and_in_range():
+    spec = sweep.load_sweep(ROOT / "sweeps" / "lr_random.yaml")
+    a, b = sweep.proposals(spec, 5, 0), sweep.proposals(spec, 5, 0)
+    assert a == b and len(a) == 5
+    assert all(3e-4 <= p["lr"] <= 1e-2 and p["loc_lr"] in (0.01, 0.1, 1.0) for p in a)
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("method: grid\nparameters: [\n", "not valid YAML"),
+        ("method: grid\nparameters:\n  lrr: {values: [1]}\n", "not a train.py option"),
+        ("method: annealing\nparameters:\n  lr: {values: [1]}\n", "method must be"),
+        ("method: grid\nparameters:\n  lr: {min: 0.1, max: 1.0}\n", "grid search needs"),
+        ("method: grid\n", "'parameters' is required"),
+        ("method: bayes\nparameters:\n  lr: {min: 0.1, max: 1.0}\n", "bayes needs a metric"),
+    ],
+)
+def test_broken_sweep_file_starts_no_run(tmp_path, text, words):
+    f = tmp_path / "bad.yaml"
+    f.write_text(text)
+    r = subprocess.run([sys.executable, str(ROOT / "sweep.py"), str(f), "--out-dir", str(tmp_path / "out")],
+                       cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_tiny_grid_runs_reports_a_dead_run_and_resumes(tmp_path, data_root):
+    spec = {"name": "tiny", "program": str(ROOT / "train.py"), "method": "grid",
+            "metric": {"name": "final/mnist/accuracy", "goal": "maximize"},
+            "parameters": {"variant": {"value": "affine"}, "coordconv": {"values": [False, True]}, "lr": {"values": [0.003, -1.0]}},
+            "command": ["${env}", "${interpreter}", "${program}", "${args}"]}
+    f = tmp_path / "tiny.yaml"
+    f.write_text(yaml.safe_dump(spec))
+    cmd = [sys.executable, str(ROOT / "sweep.py"), str(f), "--out-dir", "out", "--",
+           "--epochs=1", "--train-limit=256", "--test-limit=100", "--batch-size=64"]
+    r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 1  # two of the four runs die (negative lr) and are reported
+    summary = json.loads((tmp_path / "out" / "tiny" / "summary.json").read_text())
+    assert [s["status"][:6] for s in summary] == ["ok" if s["params"]["lr"] > 0 else "FAILED" for s in summary]
+    assert len(summary) == 4
+    assert all(0 <= s["final/mnist/accuracy"] <= 1 for s in summary if s["status"] == "ok")
+    # the agent's booleans arrived: one run's config has coordconv on
+    configs = [json.loads(p.read_text()) for p in (tmp_path / "out" / "tiny" / "runs").glob("*/config.json")]
+    assert {c["coordconv"] for c in configs} == {False, True}
+    assert list((tmp_path / "wandb").glob("offline-run-*")) or list(Path(__import__("os").environ["WANDB_DIR"]).glob("wandb/offline-run-*"))
+    r2 = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert r2.stdout.count("done (kept)") == 2  # finished runs are not run again
