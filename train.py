@@ -143,6 +143,17 @@ def run(cfg: Config) -> dict:
             "seconds_per_epoch": sum(r["epoch_seconds"] for r in hist) / len(hist),
             "test": {n: {"loss": r.loss, "accuracy": r.accuracy, "correct": r.correct, "n": r.n} for n, r in results.items()},
         }
+        if cfg.eval == "full":
+            from common.evaluation import evaluate_model, write_report
+
+            report = evaluate_model(model, cfg.to_dict(), device, sets=list(tests), test_limit=cfg.test_limit)
+            final["eval"] = {k: str(v) for k, v in write_report(report, run_dir / "eval").items()}
+            rb = report["robustness"]
+            print(f"robustness: rotation AUC {rb['rotation_auc']:.4f}, scale AUC {rb['scale_auc']:.4f}, invariance {rb['invariance']:.4f} "
+                  f"(details: {run_dir / 'eval' / 'eval.md'})")
+            tracker.summary({f"eval/{k}": rb[k] for k in ("rotation_auc", "scale_auc", "invariance")})
+            if "png" in final["eval"]:
+                tracker.image("eval/robustness", Path(final["eval"]["png"]))
         write_json(run_dir / "final.json", final)
         tracker.image("stn", run_dir / "stn.png")
         tracker.summary({f"final/{n}/accuracy": r.accuracy for n, r in results.items()} | {f"final/{n}/loss": r.loss for n, r in results.items()})

@@ -48,6 +48,7 @@ class Config:
     train_limit: int = opt(0, "train on the first N images only (0: all)", min=0)
     test_limit: int = opt(0, "test on the first N images only (0: all)", min=0)
     test_sets: str = opt("", "comma-separated test sets for the final evaluation (default: the training set's)")
+    eval: str = opt("full", "final evaluation: full (calibration, robustness curves, transform recovery, cost; see evaluate.py) or basic", choices=("full", "basic"))
     # output
     out_dir: str = opt("runs", "folder that holds run folders")
     run_name: str = opt("", "run folder name (default: variant-dataset-seed-time)")

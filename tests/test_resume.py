@@ -11,7 +11,7 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-ARGS = ["--epochs=3", "--train-limit=2000", "--test-limit=200", "--batch-size=32", "--wandb=False", "--img", "x.png"]
+ARGS = ["--epochs=3", "--train-limit=2000", "--test-limit=200", "--batch-size=32", "--wandb=False", "--eval=basic", "--img", "x.png"]
 
 
 def train(*args, cwd):

@@ -15,7 +15,7 @@ def run_train(*args, cwd, env=None):
     return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=cwd, env=e, capture_output=True, text=True, timeout=600)
 
 
-TINY = ["--train-limit=512", "--test-limit=500", "--batch-size=32", "--wandb=False"]
+TINY = ["--train-limit=512", "--test-limit=500", "--batch-size=32", "--wandb=False", "--eval=basic"]
 
 
 def test_tiny_run_learns_and_writes_its_run_folder(tmp_path, data_root):

@@ -1,0 +1,67 @@
+"""Metrics that tell models apart, as plain functions of tensors (see README, "Choosing metrics")."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval for an accuracy (better than the normal one near 0 and 1)."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def error_rate(logits: Tensor, labels: Tensor) -> dict:
+    correct = int((logits.argmax(1) == labels).sum())
+    n = labels.numel()
+    lo, hi = wilson_interval(correct, n)
+    return {"correct": correct, "n": n, "accuracy": correct / n, "error": 1 - correct / n, "error_ci95": [1 - hi, 1 - lo]}
+
+
+def nll(logits: Tensor, labels: Tensor) -> float:
+    """Mean negative log-likelihood (the seed's "Average loss")."""
+    return F.cross_entropy(logits.double(), labels, reduction="mean").item()
+
+
+def ece(logits: Tensor, labels: Tensor, bins: int = 15) -> float:
+    """Expected calibration error: the bin-weighted gap between confidence and accuracy, with
+    ``bins`` equal-width confidence bins over (0, 1]."""
+    probs = logits.double().softmax(1)
+    conf, pred = probs.max(1)
+    hit = (pred == labels).double()
+    edges = torch.linspace(0, 1, bins + 1, dtype=torch.float64)
+    total = torch.zeros((), dtype=torch.float64)
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        m = (conf > lo) & (conf <= hi)
+        if m.any():
+            total += m.double().mean() * (conf[m].mean() - hit[m].mean()).abs()
+    return total.item()
+
+
+def curve_auc(xs: list[float], accs: list[float]) -> float:
+    """Area under an accuracy curve, normalised by the x-range: 1.0 means right everywhere."""
+    area = sum((x1 - x0) * (a0 + a1) / 2 for x0, x1, a0, a1 in zip(xs[:-1], xs[1:], accs[:-1], accs[1:]))
+    return area / (xs[-1] - xs[0])
+
+
+def agreement(preds: Tensor) -> float:
+    """Invariance: ``preds`` ``(N, K)`` holds each digit's predictions on K transformed copies;
+    returns the mean share of copies that agree with the digit's most common prediction."""
+    mode = preds.mode(dim=1).values
+    return (preds == mode[:, None]).double().mean().item()
+
+
+def matrix_error(pred_matrix: Tensor, gt_matrix: Tensor, target: Tensor) -> Tensor:
+    """Per-sample Frobenius distance between the composed sampling map (ground truth after the
+    head's warp, ``gt @ pred``) and ``target``, the map a perfect rectifier would give."""
+    m = gt_matrix @ pred_matrix
+    m = m / m[:, 2:, 2:]  # homographies are defined up to scale
+    t = target / target[:, 2:, 2:]
+    return (m - t).flatten(1).norm(dim=1)
