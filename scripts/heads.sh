@@ -5,7 +5,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 out=results/heads
 mkdir -p "$out"
-for ds in rts cluttered; do
+for ds in ${HEADS_DATASETS:-rts cluttered}; do
   for v in projective tps iterative; do
     cmd=(.venv/bin/python train.py --variant "$v" --dataset "$ds" --out-dir "$out/runs" --run-name "$v-$ds" --img "$out/$v-$ds.png" "$@")
     echo "\$ ${cmd[*]}" > "$out/$v-$ds.log"
