@@ -28,6 +28,8 @@ class Config:
     coordconv_r: bool = opt(False, "add the radius channel r to every CoordConv")
     tps_grid: int = opt(4, "tps: control points per side", min=2)
     iterative_steps: int = opt(4, "iterative: recurrent warps", min=1)
+    diffeo_grid: int = opt(4, "diffeo: velocity-field control points per side", min=2)
+    diffeo_steps: int = opt(6, "diffeo: scaling-and-squaring steps", min=0)
     iterative_warp: str = opt("affine", "iterative: warp family, affine or projective", choices=("affine", "projective"))
     # how to train
     epochs: int = opt(4, "epochs to train", min=1)

@@ -46,6 +46,7 @@ def build_model(cfg: Config) -> STNClassifier:
     head = variants.build(
         cfg.variant, in_shape, coordconv=cfg.coordconv, coordconv_r=cfg.coordconv_r,
         tps_grid=cfg.tps_grid, steps=cfg.iterative_steps, warp=cfg.iterative_warp,
+        diffeo_grid=cfg.diffeo_grid, diffeo_steps=cfg.diffeo_steps,
     )
     clf = build_classifier(cfg.classifier, in_shape, coordconv=cfg.coordconv_classifier, with_r=cfg.coordconv_r)
     return STNClassifier(head, clf)

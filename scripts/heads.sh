@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# One real run of every head beyond affine on rts and cluttered (issue 3), default recipe.
+# One real run of every head beyond affine on rts and cluttered (issues 3 and 9), default recipe.
 # none/affine on these sets come from scripts/baselines.sh. Raw logs under results/heads/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=results/heads
 mkdir -p "$out"
 for ds in ${HEADS_DATASETS:-rts cluttered}; do
-  for v in projective tps iterative; do
+  for v in ${HEADS:-projective tps iterative diffeo moments}; do
     cmd=(.venv/bin/python train.py --variant "$v" --dataset "$ds" --out-dir "$out/runs" --run-name "$v-$ds" --img "$out/$v-$ds.png" "$@")
     echo "\$ ${cmd[*]}" > "$out/$v-$ds.log"
     "${cmd[@]}" >> "$out/$v-$ds.log" 2>&1 || echo "FAILED: $v $ds" >> "$out/$v-$ds.log"
