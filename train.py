@@ -107,6 +107,8 @@ def run(cfg: Config) -> dict:
         cfg = validate(Config(**merged), variants.names(), list(data.DATASETS))
     write_json(run_dir / "config.json", cfg.to_dict())
 
+    if cfg.variant == "none" and cfg.coordconv:
+        print("note: --variant none has no localisation net, so --coordconv changes nothing; --coordconv-classifier puts CoordConv in the classifier", file=sys.stderr)
     model = build_model(cfg).to(device)
     n_head, n_clf = count_params(model.transformer), count_params(model.classifier)
     print(f"{cfg.variant} on {cfg.dataset} ({size}x{size}), {device.type}: {n_head:,} head + {n_clf:,} classifier parameters", file=sys.stderr)

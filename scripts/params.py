@@ -1,0 +1,17 @@
+"""Parameter counts of every head (and the classifier) at every dataset image size."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import variants  # noqa: E402
+from common.models import TutorialCNN, count_params  # noqa: E402
+
+sizes = (28, 42, 60)
+print("| head | " + " | ".join(f"{s}x{s}" for s in sizes) + " | with --coordconv (28x28) |")
+print("|---|" + "---|" * (len(sizes) + 1))
+for name in variants.names():
+    counts = [count_params(variants.build(name, (1, s, s))) for s in sizes]
+    cc = count_params(variants.build(name, (1, 28, 28), coordconv=True))
+    print(f"| {name} | " + " | ".join(f"{c:,}" for c in counts) + f" | {cc:,} |")
+counts = [count_params(TutorialCNN((1, s, s))) for s in sizes]
+print("| classifier (tutorial CNN) | " + " | ".join(f"{c:,}" for c in counts) + f" | {count_params(TutorialCNN((1, 28, 28), coordconv=True)):,} (with --coordconv-classifier) |")
