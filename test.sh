@@ -8,4 +8,4 @@ if [ ! -x .venv/bin/python ] || [ requirements-dev.txt -nt .venv/.installed-dev 
   .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
   touch .venv/.installed-dev
 fi
-exec .venv/bin/python -m pytest -q "$@"
+exec .venv/bin/python -m pytest -q --durations=8 "$@"
