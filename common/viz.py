@@ -51,7 +51,7 @@ def draw_stn(model, images: torch.Tensor, labels: torch.Tensor, path: str | Path
             py = (pts[i, :, 1] + 1) / 2 * (h - 1) + r * (h + 2) + 1
             axes[0][0].scatter(px, py, s=3, c="deepskyblue")
     fig.suptitle(f"{title}   (labels: true/predicted)" if title else "labels: true/predicted")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.93))  # room for the title above the panel titles
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.png")
