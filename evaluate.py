@@ -77,7 +77,7 @@ def main(argv=None) -> int:
 
 def log_report(report, paths, run_dir: Path, cfg: Config) -> None:
     wid = (run_dir / "wandb_id").read_text().strip() if (run_dir / "wandb_id").exists() else None
-    tracker = Tracker(cfg.to_dict(), enabled=cfg.wandb, project=cfg.wandb_project, name=run_dir.name, run_id=wid)
+    tracker = Tracker(cfg.to_dict(), enabled=True, project=cfg.wandb_project, name=run_dir.name, run_id=wid)
     rows = [[n, r["accuracy"], r["error"], r["error_ci95"][0], r["error_ci95"][1], r["nll"], r["ece"]] for n, r in report["sets"].items()]
     tracker.table("eval/test_sets", ["test set", "accuracy", "error", "error_lo", "error_hi", "nll", "ece"], rows)
     if "png" in paths:

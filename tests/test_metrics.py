@@ -129,3 +129,12 @@ def test_corrupt_or_mismatched_checkpoint_is_one_line(tmp_path, trained_run, con
 def test_wrong_size_test_set_is_refused(trained_run):
     r = _eval(trained_run, "--sets=cluttered")
     assert r.returncode == 2 and "28px" in r.stderr
+
+
+def test_evaluation_is_logged_to_wandb_offline(trained_run, tmp_path):
+    env = {**__import__("os").environ, "WANDB_DIR": str(tmp_path), "WANDB_MODE": "offline"}
+    r = subprocess.run([sys.executable, str(ROOT / "evaluate.py"), str(trained_run), "--test-limit=200", "--curves=False"],
+                       capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stderr
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and "wandb sync" in r.stderr
