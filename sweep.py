@@ -24,9 +24,12 @@ import math
 import os
 import random
 import shlex
+import signal
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import yaml
@@ -173,7 +176,61 @@ def metric_of(run_dir: Path, name: str | None):
         return None
     fin = json.loads(f.read_text())
     flat = {f"final/{s}/{k}": v for s, t in fin["test"].items() for k, v in t.items()}
+    flat |= {f"final/{k}": v for k, v in next(iter(fin["test"].values())).items()}  # the run's own test set
     return flat.get(name)
+
+
+class Runner:
+    """Launches runs and keeps them killable as one: SIGTERM/SIGINT to the sweep is passed on to
+    every running train.py (which checkpoints and exits) and no further run starts, so a
+    preempted sweep resumes where it stopped."""
+
+    def __init__(self, root: Path, env: dict, total: int):
+        self.root, self.env, self.total = root, env, total
+        self.children: set[subprocess.Popen] = set()
+        self.lock = threading.Lock()
+        self.stopping = False
+
+    def install_signal_handlers(self) -> None:
+        def handler(signum, frame):
+            with self.lock:
+                self.stopping = True
+                for child in self.children:
+                    child.send_signal(signum)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, handler)
+
+    def run(self, i: int, rid: str, params: dict, run_dir: Path, cmd: list[str]) -> str:
+        if (run_dir / "final.json").exists():
+            return "done (kept)"
+        line = shlex.join(cmd)
+        log = self.root / f"{rid}.log"
+        with self.lock:
+            if self.stopping:
+                return "not started (sweep stopped)"
+            self.root.mkdir(parents=True, exist_ok=True)
+            fh = open(log, "a")
+        with fh:
+            with self.lock:
+                print(f"[{i}/{self.total}] {line}", file=sys.stderr)
+                fh.write(f"$ {line}\n")
+                fh.flush()
+                t0 = time.time()
+                # its own session: a Ctrl-C at the terminal reaches the sweep, which passes it on once
+                child = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
+                self.children.add(child)
+            rc = child.wait()
+            with self.lock:
+                self.children.discard(child)
+        if rc == 0:
+            print(f"  [{i}/{self.total}] done in {time.time() - t0:.0f} s", file=sys.stderr)
+            return "ok"
+        if self.stopping:
+            print(f"  run {rid} stopped (exit {rc}); run the sweep again to resume it", file=sys.stderr)
+            return f"stopped (exit {rc}; run the sweep again to resume)"
+        print(f"  run {rid} failed with exit code {rc}; see {log}; going on", file=sys.stderr)
+        return f"FAILED (exit {rc}, see {log})"
 
 
 def main(argv=None) -> int:
@@ -183,11 +240,15 @@ def main(argv=None) -> int:
     ap.add_argument("--out-dir", default="sweeps_out", help="folder for the sweep's runs and logs")
     ap.add_argument("--seed", type=int, default=0, help="random search: proposal seed")
     ap.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    ap.add_argument("--jobs", type=int, default=1, help="runs at a time (a GPU box runs several small runs side by side)")
     ap.epilog = "Extra train.py flags for every run go after --, e.g. -- --train-limit=1000"
     argv = sys.argv[1:] if argv is None else list(argv)
     cut = argv.index("--") if "--" in argv else len(argv)
     a = ap.parse_args(argv[:cut])
     a.extra = argv[cut + 1 :]
+    if a.jobs < 1:
+        print(f"error: --jobs={a.jobs} is out of range: it must be >= 1", file=sys.stderr)
+        return 2
     try:
         spec = load_sweep(Path(a.sweep))
         props = proposals(spec, a.count, a.seed)
@@ -200,35 +261,23 @@ def main(argv=None) -> int:
     if "WANDB_MODE" not in env and not env.get("WANDB_API_KEY"):
         env["WANDB_MODE"] = "offline"
     metric = (spec.get("metric") or {}).get("name")
-    results = []
-    print(f"sweep {name}: {len(props)} runs ({spec['method']}), folder {root}", file=sys.stderr)
+    jobs = []
     for i, params in enumerate(props, 1):
         rid = f"{name}-{run_id(params)}"
         run_dir = root / "runs" / rid
         cmd = command_for(spec, params, ["--out-dir", str(root / "runs"), "--run-name", rid, "--img", str(run_dir / "stn.png"), *a.extra])
-        line = shlex.join(cmd)
         if a.dry_run:
-            print(line)
-            continue
-        if (run_dir / "final.json").exists():
-            status = "done (kept)"
+            print(shlex.join(cmd))
         else:
-            root.mkdir(parents=True, exist_ok=True)
-            log = root / f"{rid}.log"
-            print(f"[{i}/{len(props)}] {line}", file=sys.stderr)
-            t0 = time.time()
-            with open(log, "a") as fh:
-                fh.write(f"$ {line}\n")
-                fh.flush()
-                rc = subprocess.call(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env)
-            status = "ok" if rc == 0 else f"FAILED (exit {rc}, see {log})"
-            if rc != 0:
-                print(f"  run {rid} failed with exit code {rc}; see {log}; going on", file=sys.stderr)
-            else:
-                print(f"  done in {time.time() - t0:.0f} s", file=sys.stderr)
-        results.append((rid, params, status, metric_of(run_dir, metric)))
+            jobs.append((i, rid, params, run_dir, cmd))
     if a.dry_run:
         return 0
+    print(f"sweep {name}: {len(props)} runs ({spec['method']}, {a.jobs} at a time), folder {root}", file=sys.stderr)
+    runner = Runner(root, env, len(props))
+    runner.install_signal_handlers()
+    with ThreadPoolExecutor(max_workers=a.jobs) as pool:
+        statuses = list(pool.map(lambda job: runner.run(*job), jobs))
+    results = [(rid, params, status, metric_of(run_dir, metric)) for (_, rid, params, run_dir, _), status in zip(jobs, statuses)]
     keys = list(spec["parameters"])
     print(f"\n| run | {' | '.join(keys)} | {metric or 'metric'} | status |")
     print("|---" * (len(keys) + 3) + "|")

@@ -158,7 +158,9 @@ def run(cfg: Config) -> dict:
                 tracker.image("eval/robustness", Path(final["eval"]["png"]))
         write_json(run_dir / "final.json", final)
         tracker.image("stn", run_dir / "stn.png")
-        tracker.summary({f"final/{n}/accuracy": r.accuracy for n, r in results.items()} | {f"final/{n}/loss": r.loss for n, r in results.items()})
+        own = results[first.name]  # the first test set (the training set's own by default): one metric name for every sweep
+        tracker.summary({f"final/{n}/accuracy": r.accuracy for n, r in results.items()} | {f"final/{n}/loss": r.loss for n, r in results.items()}
+                        | {"final/accuracy": own.accuracy, "final/loss": own.loss})
         exit_code = 0
     except Stopped as stop:
         sig = signal.Signals(got.get("signal", signal.SIGINT))

@@ -66,7 +66,7 @@ def test_tiny_grid_runs_reports_a_dead_run_and_resumes(tmp_path, data_root):
             "command": ["${env}", "${interpreter}", "${program}", "${args}"]}
     f = tmp_path / "tiny.yaml"
     f.write_text(yaml.safe_dump(spec))
-    cmd = [sys.executable, str(ROOT / "sweep.py"), str(f), "--out-dir", "out", "--",
+    cmd = [sys.executable, str(ROOT / "sweep.py"), str(f), "--out-dir", "out", "--jobs", "2", "--",
            "--epochs=1", "--train-limit=256", "--test-limit=100", "--batch-size=64", "--eval=basic"]
     r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert r.returncode == 1  # two of the four runs die (negative lr) and are reported
