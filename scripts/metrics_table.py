@@ -1,19 +1,23 @@
 """One row per run: the evaluation metrics on the run's own test set, from RUN/eval/eval.json.
 
     python scripts/metrics_table.py results/baselines/runs [more roots]
+    python scripts/metrics_table.py results/gpu/sweeps/study2/runs --seed 1 --dataset cluttered
 """
+import argparse
 import json
-import sys
 from pathlib import Path
 
 
-def main(roots):
+def main(roots, seed=None, dataset=None):
     print("| train set | head | error % (95% CI) | NLL | ECE | rotation AUC | scale AUC | invariance | pixel MSE (identity) | matrix error (identity) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     found = []
     for root in roots:
         for f in Path(root).glob("*/eval/eval.json"):
-            found.append(json.loads(f.read_text()))
+            r = json.loads(f.read_text())
+            cfg = json.loads((f.parent.parent / "config.json").read_text())
+            if (seed is None or cfg["seed"] == seed) and (dataset is None or r["dataset"] == dataset):
+                found.append(r)
     order = ["mnist", "rotated", "rts", "projective", "elastic", "cluttered"]
     heads = ["none", "affine", "projective", "tps", "iterative", "diffeo", "moments"]
     key = lambda r: (order.index(r["dataset"]), heads.index(r["variant"]) if r["variant"] in heads else 99, r["coordconv"])  # noqa: E731
@@ -32,4 +36,9 @@ def main(roots):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    ap = argparse.ArgumentParser(description="evaluation metrics of saved runs, one row each")
+    ap.add_argument("roots", nargs="+", help="folders of run folders")
+    ap.add_argument("--seed", type=int, help="only runs of this seed")
+    ap.add_argument("--dataset", help="only runs trained on this dataset")
+    a = ap.parse_args()
+    main(a.roots, a.seed, a.dataset)

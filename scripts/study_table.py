@@ -1,31 +1,64 @@
 """Mean and spread over seeds of a sweep's runs, grouped by the swept settings other than seed.
 
-    python scripts/study_table.py results/sweeps/study1/runs
+    python scripts/study_table.py results/gpu/sweeps/study1/runs            # one row per setting
+    python scripts/study_table.py results/gpu/sweeps/study2/runs --pivot    # heads x datasets, % error
 """
+import argparse
 import json
 import statistics
-import sys
 from collections import defaultdict
 from pathlib import Path
 
+DATASET_ORDER = ["mnist", "rotated", "rts", "projective", "elastic", "cluttered"]
+HEAD_ORDER = ["none", "affine", "projective", "tps", "iterative", "diffeo", "moments"]
 
-def main(root):
+
+def load(root):
+    """{(variant, dataset, coordconv, epochs): [(seed, loss, accuracy %), ...]}"""
     groups = defaultdict(list)
     for f in sorted(Path(root).glob("*/final.json")):
         cfg = json.loads((f.parent / "config.json").read_text())
-        fin = json.loads(f.read_text())
-        t = fin["test"][cfg["dataset"]]
-        key = (cfg["variant"], cfg["dataset"], cfg["coordconv"], cfg["epochs"])
-        groups[key].append((cfg["seed"], t["loss"], 100 * t["accuracy"]))
+        t = json.loads(f.read_text())["test"][cfg["dataset"]]
+        groups[(cfg["variant"], cfg["dataset"], cfg["coordconv"], cfg["epochs"])].append((cfg["seed"], t["loss"], 100 * t["accuracy"]))
+    return groups
+
+
+def sd(xs, d):
+    return f"{statistics.stdev(xs):.{d}f}" if len(xs) > 1 else "–"
+
+
+def rows(groups):
     print("| head | dataset | localisation layer | epochs | seeds | avg loss (mean ± sd) | accuracy % (mean ± sd) | per seed (seed: accuracy %) |")
     print("|---|---|---|---|---|---|---|---|")
-    for (v, ds, cc, ep), rs in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][3], kv[0][2])):
+    for (v, ds, cc, ep), rs in sorted(groups.items(), key=lambda kv: (DATASET_ORDER.index(kv[0][1]), kv[0][3], HEAD_ORDER.index(kv[0][0]), kv[0][2])):
         losses, accs = [r[1] for r in rs], [r[2] for r in rs]
-        sd = lambda xs, d=4: f"{statistics.stdev(xs):.{d}f}" if len(xs) > 1 else "–"  # noqa: E731
         per = ", ".join(f"{s}: {a:.2f}" for s, _, a in sorted(rs))
-        print(f"| {v} | {ds} | {'CoordConv' if cc else 'Conv'} | {ep} | {len(rs)} | {statistics.mean(losses):.4f} ± {sd(losses)} | "
+        print(f"| {v} | {ds} | {'CoordConv' if cc else 'Conv'} | {ep} | {len(rs)} | {statistics.mean(losses):.4f} ± {sd(losses, 4)} | "
               f"{statistics.mean(accs):.2f} ± {sd(accs, 2)} | {per} |")
 
 
+def pivot(groups):
+    """% test error, mean ± sd over seeds (n), heads x CoordConv as rows, datasets as columns."""
+    sets = [d for d in DATASET_ORDER if any(k[1] == d for k in groups)]
+    print("| head | loc. layer | " + " | ".join(sets) + " |")
+    print("|---|---|" + "---|" * len(sets))
+    for v in [h for h in HEAD_ORDER if any(k[0] == h for k in groups)]:
+        for cc in (False, True):
+            cells = []
+            for d in sets:
+                rs = [x for k, runs in groups.items() if k[:3] == (v, d, cc) for x in runs]
+                errs = [100 - r[2] for r in rs]
+                cells.append(f"{statistics.mean(errs):.2f} ± {sd(errs, 2)} ({len(errs)})" if errs else "")
+            print(f"| {v} | {'CoordConv' if cc else 'Conv'} | " + " | ".join(cells) + " |")
+
+
+def main():
+    ap = argparse.ArgumentParser(description="tables of a sweep's runs")
+    ap.add_argument("root", nargs="?", default="results/gpu/sweeps/study1/runs", help="folder of run folders")
+    ap.add_argument("--pivot", action="store_true", help="% error, heads x datasets")
+    a = ap.parse_args()
+    (pivot if a.pivot else rows)(load(a.root))
+
+
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "results/sweeps/study1/runs")
+    main()

@@ -163,3 +163,23 @@ def test_trains_on_rts_without_nan(name, mnist):
             losses.append(loss.item())
     assert all(torch.isfinite(torch.tensor(losses)))
     assert sum(losses[-50:]) / 50 < sum(losses[:50]) / 50
+
+
+@pytest.mark.parametrize("name", HEADS)
+def test_figure_draws_every_head_with_its_steps_and_points(name, tmp_path, monkeypatch):
+    """imgs/stn.png: input and output panels for every head, one more panel per extra iterative
+    step, and TPS control points drawn on the input panel."""
+    import matplotlib.axes
+    from matplotlib.image import imread
+
+    from common.viz import draw_stn
+
+    scattered = []
+    real_scatter = matplotlib.axes.Axes.scatter
+    monkeypatch.setattr(matplotlib.axes.Axes, "scatter", lambda ax, *a, **k: scattered.append(len(a[0])) or real_scatter(ax, *a, **k))
+    steps = 3
+    model = STNClassifier(randomise_last_layer(variants.build(name, (1, 28, 28), steps=steps)), TutorialCNN((1, 28, 28)))
+    path = draw_stn(model, torch.rand(8, 1, 28, 28), torch.arange(8), tmp_path / "stn.png", title=name)
+    panels = 2 + (steps - 1 if name == "iterative" else 0)
+    assert imread(path).shape[1] == round(4.2 * panels * 110)  # figure width: 4.2 inches a panel at 110 dpi
+    assert scattered == ([16] * 8 if name == "tps" else [])  # 4x4 control points on each of the 8 inputs
