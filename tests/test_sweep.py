@@ -80,3 +80,33 @@ def test_tiny_grid_runs_reports_a_dead_run_and_resumes(tmp_path, data_root):
     assert list((tmp_path / "wandb").glob("offline-run-*")) or list(Path(__import__("os").environ["WANDB_DIR"]).glob("wandb/offline-run-*"))
     r2 = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert r2.stdout.count("done (kept)") == 2  # finished runs are not run again
+
+
+def test_sigterm_stops_every_running_run_with_a_checkpoint_and_the_sweep_resumes(tmp_path, data_root):
+    import signal
+    import time
+
+    spec = {"name": "pre", "program": str(ROOT / "train.py"), "method": "grid",
+            "parameters": {"seed": {"values": [1, 2, 3]}}, "command": ["${env}", "${interpreter}", "${program}", "${args}"]}
+    f = tmp_path / "pre.yaml"
+    f.write_text(yaml.safe_dump(spec))
+    cmd = [sys.executable, str(ROOT / "sweep.py"), str(f), "--out-dir", "out", "--jobs", "2", "--",
+           "--epochs=2", "--train-limit=3000", "--test-limit=100", "--batch-size=32", "--eval=basic", "--wandb=False", "--log-interval=1"]
+    p = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    logs = tmp_path / "out" / "pre"
+    t0 = time.time()
+    while sum("Train Epoch: 1 " in lg.read_text() for lg in logs.glob("*.log")) < 2:  # both runs inside epoch 1
+        assert p.poll() is None and time.time() - t0 < 300, p.communicate()
+        time.sleep(0.05)
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 1, err
+    statuses = [s["status"] for s in json.loads((logs / "summary.json").read_text())]
+    assert [s.split(" ")[0] for s in statuses] == ["stopped", "stopped", "not"], statuses
+    assert len(list((logs / "runs").glob("*/checkpoint.pt"))) == 2  # each stopped run checkpointed
+    assert len(list(logs.glob("*.log"))) == 2  # the run that never started left nothing behind
+    r = subprocess.run(cmd[:-1], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert all(s["status"] == "ok" for s in json.loads((logs / "summary.json").read_text()))
+    resumed = [lg.read_text() for lg in logs.glob("*.log") if lg.read_text().count("$ ") == 2]
+    assert len(resumed) == 2 and all("resuming" in text for text in resumed)
