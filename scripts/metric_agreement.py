@@ -1,0 +1,70 @@
+"""Which metrics tell models apart? For each training set of a study, over the runs of one seed
+that have a transformer (`none` left out: it is last on every metric and would inflate the
+agreement): the Spearman rank agreement of each metric with the error rate, signed so that +1
+means "ranks the heads exactly as the error does" whichever direction is better for the metric.
+
+    python scripts/metric_agreement.py results/gpu/sweeps/study2/runs --seed 1
+"""
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+# name -> (how to read it from eval.json, lower is better?)
+METRICS = {
+    "error": (lambda r, s: s["error"], True),
+    "NLL": (lambda r, s: s["nll"], True),
+    "ECE": (lambda r, s: s["ece"], True),
+    "rotation AUC": (lambda r, s: r["robustness"]["rotation_auc"], False),
+    "scale AUC": (lambda r, s: r["robustness"]["scale_auc"], False),
+    "invariance": (lambda r, s: r["robustness"]["invariance"], False),
+    "pixel MSE": (lambda r, s: (s.get("recovery") or {}).get("pixel_mse"), True),
+}
+
+
+def ranks(xs):
+    order = sorted(range(len(xs)), key=lambda i: xs[i])
+    r = [0.0] * len(xs)
+    for pos, i in enumerate(order):
+        r[i] = float(pos)
+    return r
+
+
+def spearman(a, b):
+    ra, rb = ranks(a), ranks(b)
+    ma, mb = statistics.mean(ra), statistics.mean(rb)
+    num = sum((x - ma) * (y - mb) for x, y in zip(ra, rb))
+    den = (sum((x - ma) ** 2 for x in ra) * sum((y - mb) ** 2 for y in rb)) ** 0.5
+    return num / den if den else float("nan")
+
+
+def main(root, seed):
+    runs = {}
+    for f in Path(root).glob("*/eval/eval.json"):
+        cfg = json.loads((f.parent.parent / "config.json").read_text())
+        if cfg["seed"] == seed and cfg["variant"] != "none":
+            runs.setdefault(cfg["dataset"], []).append(json.loads(f.read_text()))
+    order = ["rotated", "rts", "projective", "elastic", "cluttered"]
+    others = [m for m in METRICS if m != "error"]
+    print("| training set | runs | " + " | ".join(others) + " |")
+    print("|---|---|" + "---|" * len(others))
+    for ds in [d for d in order if d in runs]:
+        rs = runs[ds]
+        err = [r["sets"][ds]["error"] for r in rs]
+        cells = []
+        for m in others:
+            get, lower = METRICS[m]
+            v = [get(r, r["sets"][ds]) for r in rs]
+            if any(x is None for x in v):
+                cells.append("–")
+                continue
+            cells.append(f"{(1 if lower else -1) * spearman(v, err):+.2f}")
+        print(f"| {ds} | {len(rs)} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description="which metrics rank the heads of a study as the error does")
+    ap.add_argument("root", help="folder of run folders (with eval/eval.json)")
+    ap.add_argument("--seed", type=int, default=1)
+    a = ap.parse_args()
+    main(a.root, a.seed)
