@@ -10,6 +10,8 @@ import json
 import statistics
 from pathlib import Path
 
+from study_table import DATASET_ORDER, ordered
+
 # name -> (how to read it from eval.json, lower is better?)
 METRICS = {
     "NLL": (lambda r, s: s["nll"], True),
@@ -43,16 +45,13 @@ def main(root, seed):
         cfg = json.loads((f.parent.parent / "config.json").read_text())
         if cfg["seed"] == seed and cfg["variant"] != "none":
             runs.setdefault(cfg["dataset"], []).append(json.loads(f.read_text()))
-    order = ["rotated", "rts", "projective", "elastic", "cluttered"]
-    others = list(METRICS)
-    print("| training set | runs | " + " | ".join(others) + " |")
-    print("|---|---|" + "---|" * len(others))
-    for ds in [d for d in order if d in runs]:
+    print("| training set | runs | " + " | ".join(METRICS) + " |")
+    print("|---|---|" + "---|" * len(METRICS))
+    for ds in ordered(runs, DATASET_ORDER):
         rs = runs[ds]
         err = [r["sets"][ds]["error"] for r in rs]
         cells = []
-        for m in others:
-            get, lower = METRICS[m]
+        for get, lower in METRICS.values():
             v = [get(r, r["sets"][ds]) for r in rs]
             if any(x is None for x in v):
                 cells.append("–")

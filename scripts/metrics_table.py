@@ -7,6 +7,8 @@ import argparse
 import json
 from pathlib import Path
 
+from study_table import DATASET_ORDER, HEAD_ORDER, rank
+
 
 def main(roots, seed=None, dataset=None):
     print("| train set | head | error % (95% CI) | NLL | ECE | rotation AUC | scale AUC | invariance | pixel MSE (identity) | matrix error (identity) |")
@@ -18,10 +20,7 @@ def main(roots, seed=None, dataset=None):
             cfg = json.loads((f.parent.parent / "config.json").read_text())
             if (seed is None or cfg["seed"] == seed) and (dataset is None or r["dataset"] == dataset):
                 found.append(r)
-    order = ["mnist", "rotated", "rts", "projective", "elastic", "cluttered"]
-    heads = ["none", "affine", "projective", "tps", "iterative", "diffeo", "moments"]
-    key = lambda r: (order.index(r["dataset"]), heads.index(r["variant"]) if r["variant"] in heads else 99, r["coordconv"])  # noqa: E731
-    for r in sorted(found, key=key):
+    for r in sorted(found, key=lambda r: (rank(r["dataset"], DATASET_ORDER), rank(r["variant"], HEAD_ORDER), r["coordconv"])):
         s = r["sets"].get(r["dataset"])
         if s is None:
             continue

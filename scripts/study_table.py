@@ -9,8 +9,18 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+# presentation order for every results table (scripts/metrics_table.py, metric_agreement.py too)
 DATASET_ORDER = ["mnist", "rotated", "rts", "projective", "elastic", "cluttered"]
 HEAD_ORDER = ["none", "affine", "projective", "tps", "iterative", "diffeo", "moments"]
+
+
+def rank(name: str, order: list[str]) -> tuple:
+    """Sort key: the names of ``order`` in that order, then any other (a newly registered head)."""
+    return (order.index(name), "") if name in order else (len(order), name)
+
+
+def ordered(names, order: list[str]) -> list[str]:
+    return sorted(set(names), key=lambda n: rank(n, order))
 
 
 def load(root):
@@ -30,7 +40,7 @@ def sd(xs, d):
 def rows(groups):
     print("| head | dataset | localisation layer | epochs | seeds | avg loss (mean ± sd) | accuracy % (mean ± sd) | per seed (seed: accuracy %) |")
     print("|---|---|---|---|---|---|---|---|")
-    for (v, ds, cc, ep), rs in sorted(groups.items(), key=lambda kv: (DATASET_ORDER.index(kv[0][1]), kv[0][3], HEAD_ORDER.index(kv[0][0]), kv[0][2])):
+    for (v, ds, cc, ep), rs in sorted(groups.items(), key=lambda kv: (rank(kv[0][1], DATASET_ORDER), kv[0][3], rank(kv[0][0], HEAD_ORDER), kv[0][2])):
         losses, accs = [r[1] for r in rs], [r[2] for r in rs]
         per = ", ".join(f"{s}: {a:.2f}" for s, _, a in sorted(rs))
         print(f"| {v} | {ds} | {'CoordConv' if cc else 'Conv'} | {ep} | {len(rs)} | {statistics.mean(losses):.4f} ± {sd(losses, 4)} | "
@@ -39,10 +49,10 @@ def rows(groups):
 
 def pivot(groups):
     """% test error, mean ± sd over seeds (n), heads x CoordConv as rows, datasets as columns."""
-    sets = [d for d in DATASET_ORDER if any(k[1] == d for k in groups)]
+    sets = ordered((k[1] for k in groups), DATASET_ORDER)
     print("| head | loc. layer | " + " | ".join(sets) + " |")
     print("|---|---|" + "---|" * len(sets))
-    for v in [h for h in HEAD_ORDER if any(k[0] == h for k in groups)]:
+    for v in ordered((k[0] for k in groups), HEAD_ORDER):
         for cc in (False, True):
             cells = []
             for d in sets:

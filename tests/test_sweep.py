@@ -1,7 +1,10 @@
 """sweep.py runs W&B sweep files offline, the way the agent launches runs."""
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -77,15 +80,12 @@ def test_tiny_grid_runs_reports_a_dead_run_and_resumes(tmp_path, data_root):
     # the agent's booleans arrived: one run's config has coordconv on
     configs = [json.loads(p.read_text()) for p in (tmp_path / "out" / "tiny" / "runs").glob("*/config.json")]
     assert {c["coordconv"] for c in configs} == {False, True}
-    assert list((tmp_path / "wandb").glob("offline-run-*")) or list(Path(__import__("os").environ["WANDB_DIR"]).glob("wandb/offline-run-*"))
+    assert list((tmp_path / "wandb").glob("offline-run-*")) or list(Path(os.environ["WANDB_DIR"]).glob("wandb/offline-run-*"))
     r2 = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert r2.stdout.count("done (kept)") == 2  # finished runs are not run again
 
 
 def test_sigterm_stops_every_running_run_with_a_checkpoint_and_the_sweep_resumes(tmp_path, data_root):
-    import signal
-    import time
-
     spec = {"name": "pre", "program": str(ROOT / "train.py"), "method": "grid",
             "parameters": {"seed": {"values": [1, 2, 3]}}, "command": ["${env}", "${interpreter}", "${program}", "${args}"]}
     f = tmp_path / "pre.yaml"
