@@ -8,13 +8,19 @@ The reference re-creates the tutorial: torchvision MNIST with ToTensor + Normali
 DataLoader (batch 64, shuffle, 4 workers), its Net (same layers as ours), SGD lr 0.01, NLL loss.
 Ours: the same model and optimizer fed by ``TrainStream`` (uint8 data on the device, no
 DataLoader). Reference and ours alternate, ``--rounds`` times, so machine noise hits both; the
-figure that counts is the ratio of medians. Then train images/s and peak memory for every head
-at every dataset image size (batch 128).
+figure that counts is the ratio of medians. Two ceilings are timed in the same rounds: our
+pipeline training the tutorial's classifier alone (no transformer), and the model's four
+convolutions alone (forward and backward, PyTorch's own kernels): the STN model cannot train
+faster than either. ``--epoch`` trains one epoch of each from ``--seeds`` fresh starts and
+compares test accuracy (mean and spread: one epoch of plain SGD varies by several points from
+seed to seed). Then train images/s and peak memory for every head at every dataset image size
+(batch 128).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import time
@@ -98,6 +104,43 @@ def time_ours(model, opt, stream, steps, device, batches) -> float:
     return steps * stream.batch_size / (time.perf_counter() - t0)
 
 
+def conv_stepper(model: nn.Module, batch: int, device):
+    """One forward + backward through copies of ``model``'s convolutions alone, each fed a
+    random input of the shape it sees in the model (an input that needs a gradient in the model
+    gets one here: the classifier's first convolution sends its gradient back to the warp)."""
+    shapes, hooks = [], []
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    for c in convs:
+        hooks.append(c.register_forward_hook(lambda mod, inp, out: shapes.append((mod, inp[0].shape))))
+    model.eval()
+    with torch.no_grad():
+        model(torch.rand(batch, 1, 28, 28, device=device).to(memory_format=torch.channels_last))
+    model.train()
+    for h in hooks:
+        h.remove()
+    first = convs[0]  # the localisation net's first layer reads the raw image: no input gradient
+    xs = [torch.randn(shape, device=device).to(memory_format=torch.channels_last).requires_grad_(mod is not first) for mod, shape in shapes]
+
+    def step():
+        for (mod, _), x in zip(shapes, xs):
+            mod(x).sum().backward()
+
+    return step
+
+
+def time_steps(step, steps, batch, device) -> float:
+    sync(device)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    sync(device)
+    return steps * batch / (time.perf_counter() - t0)
+
+
+def mean_sd(v: list[float]) -> tuple[float, float]:
+    return statistics.mean(v), (statistics.stdev(v) if len(v) > 1 else 0.0)
+
+
 def endless(loader):
     while True:
         yield from loader
@@ -131,11 +174,15 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=3, help="alternating reference/ours blocks")
     ap.add_argument("--workers", type=int, default=4, help="the reference DataLoader's workers (the tutorial uses 4)")
     ap.add_argument("--epoch", action="store_true", help="also train one full epoch of each and compare test accuracy")
+    ap.add_argument("--seeds", type=int, default=3, help="--epoch: fresh starts of each model")
     ap.add_argument("--heads", action=argparse.BooleanOptionalAction, default=True, help="time every head at every image size")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--data-root", default="")
     ap.add_argument("--json", default="", help="also write the figures here")
     a = ap.parse_args(argv)
+    for flag in ("steps", "rounds", "seeds"):
+        if getattr(a, flag) < 1:
+            sys.exit(f"bench.py: --{flag}={getattr(a, flag)} must be at least 1")
     device = pick_device(a.device)
     root = data.resolve_data_root(a.data_root)
     torch.manual_seed(0)
@@ -148,41 +195,65 @@ def main(argv=None) -> int:
     loader = tutorial_loader(root, a.workers)
     it = endless(loader)
     cfg = Config(optimizer="sgd", lr=0.01, loc_lr=1.0, momentum=0.0, batch_size=64)
-    ours = STNClassifier(variants.build("affine", (1, 28, 28)), TutorialCNN((1, 28, 28))).to(device)
-    if device.type == "cpu":
-        ours.to(memory_format=torch.channels_last)
+
+    def our_model(head="affine"):
+        m = STNClassifier(variants.build(head, (1, 28, 28)), TutorialCNN((1, 28, 28))).to(device)
+        return m.to(memory_format=torch.channels_last) if device.type == "cpu" else m
+
+    ours = our_model()
     opt = make_optimizer(cfg, ours)
+    alone = our_model("none")  # the ceiling: the same classifier with no transformer in front
+    alone_opt = make_optimizer(cfg, alone)
+    convs = conv_stepper(our_model(), 64, device)
     train_x, train_y = data.load_mnist(root, train=True)
     stream = data.TrainStream("mnist", train_x, train_y, batch_size=64, seed=0, device=device)
     batches = [stream.batches(stream.permutation())]
     time_reference(ref, ref_opt, it, 20, device)  # warm-up (workers start, caches fill)
     time_ours(ours, opt, stream, 20, device, batches)
-    r_ips, o_ips = [], []
+    time_ours(alone, alone_opt, stream, 20, device, batches)
+    time_steps(convs, 20, 64, device)
+    r_ips, o_ips, a_ips, c_ips = [], [], [], []
     for k in range(a.rounds):
         r_ips.append(time_reference(ref, ref_opt, it, a.steps, device))
         o_ips.append(time_ours(ours, opt, stream, a.steps, device, batches))
-        print(f"round {k + 1}: tutorial {r_ips[-1]:7.0f} img/s | ours {o_ips[-1]:7.0f} img/s")
-    r_med, o_med = statistics.median(r_ips), statistics.median(o_ips)
+        a_ips.append(time_ours(alone, alone_opt, stream, a.steps, device, batches))
+        c_ips.append(time_steps(convs, a.steps, 64, device))
+        print(f"round {k + 1}: tutorial {r_ips[-1]:7.0f} img/s | ours {o_ips[-1]:7.0f} img/s | "
+              f"classifier alone {a_ips[-1]:7.0f} | convolutions alone {c_ips[-1]:7.0f}")
+    r_med, o_med, a_med, c_med = (statistics.median(v) for v in (r_ips, o_ips, a_ips, c_ips))
     print(f"tutorial pipeline {r_med:.0f} img/s, ours {o_med:.0f} img/s: ratio {o_med / r_med:.2f}x (same model, batch 64, SGD 0.01)")
-    out["tutorial_vs_ours"] = {"tutorial_images_per_s": r_ips, "ours_images_per_s": o_ips, "ratio_of_medians": o_med / r_med}
+    print(f"ceilings in our pipeline: the classifier alone (no transformer) {a_med:.0f} img/s = {a_med / r_med:.2f}x; "
+          f"the model's four convolutions alone (forward + backward) {c_med:.0f} img/s = {c_med / r_med:.2f}x the tutorial")
+    out["tutorial_vs_ours"] = {"tutorial_images_per_s": r_ips, "ours_images_per_s": o_ips, "ratio_of_medians": o_med / r_med,
+                               "classifier_alone_images_per_s": a_ips, "convolutions_alone_images_per_s": c_ips,
+                               "classifier_alone_ratio": a_med / r_med, "convolutions_alone_ratio": c_med / r_med}
 
-    if a.epoch:  # one full epoch each, from fresh weights, then test accuracy
+    if a.epoch:  # one full epoch each, from fresh weights, then test accuracy; several seeds
         test = data.load_test_set("mnist", root, data.resolve_cache_dir(""))
-        torch.manual_seed(1)
-        ref, ours = TutorialNet().to(device), STNClassifier(variants.build("affine", (1, 28, 28)), TutorialCNN((1, 28, 28))).to(device)
-        if device.type == "cpu":
-            ours.to(memory_format=torch.channels_last)
-        ref_opt, opt = torch.optim.SGD(ref.parameters(), lr=0.01), make_optimizer(cfg, ours)
-        t_ref = len(loader) * 64 / time_reference(ref, ref_opt, iter(loader), len(loader), device)
-        batches = [stream.batches(stream.permutation())]
-        t_ours = len(stream) * 64 / time_ours(ours, opt, stream, len(stream), device, batches)
-        ref.eval()
-        with torch.no_grad():
-            x = (test.images.float() / 255 - 0.1307) / 0.3081
-            ref_acc = (torch.cat([ref(x[i : i + 1000].to(device)).argmax(1).cpu() for i in range(0, 10000, 1000)]) == test.labels).float().mean().item()
-        our_acc = evaluate(ours, test, 1000, device).accuracy
-        print(f"one epoch: tutorial {t_ref:.1f} s -> {100 * ref_acc:.2f}% | ours {t_ours:.1f} s -> {100 * our_acc:.2f}%")
-        out["one_epoch"] = {"tutorial_seconds": t_ref, "tutorial_accuracy": ref_acc, "ours_seconds": t_ours, "ours_accuracy": our_acc}
+        x_test = (test.images.float() / 255 - 0.1307) / 0.3081
+        runs = {"tutorial": [], "ours": []}
+        for seed in range(1, a.seeds + 1):
+            torch.manual_seed(seed)
+            ref, ours = TutorialNet().to(device), our_model()
+            ref_opt, opt = torch.optim.SGD(ref.parameters(), lr=0.01), make_optimizer(cfg, ours)
+            t_ref = len(loader) * 64 / time_reference(ref, ref_opt, iter(loader), len(loader), device)
+            stream = data.TrainStream("mnist", train_x, train_y, batch_size=64, seed=seed, device=device)
+            batches = [stream.batches(stream.permutation())]
+            t_ours = len(stream) * 64 / time_ours(ours, opt, stream, len(stream), device, batches)
+            ref.eval()
+            with torch.no_grad():
+                pred = torch.cat([ref(x_test[i : i + 1000].to(device)).argmax(1).cpu() for i in range(0, len(test), 1000)])
+            ref_acc = (pred == test.labels).float().mean().item()
+            our_acc = evaluate(ours, test, 1000, device).accuracy
+            runs["tutorial"].append({"seed": seed, "seconds": t_ref, "accuracy": ref_acc})
+            runs["ours"].append({"seed": seed, "seconds": t_ours, "accuracy": our_acc})
+            print(f"one epoch, seed {seed}: tutorial {t_ref:.1f} s -> {100 * ref_acc:.2f}% | ours {t_ours:.1f} s -> {100 * our_acc:.2f}%")
+        (rm, rs), (om, os_) = (mean_sd([100 * r["accuracy"] for r in runs[k]]) for k in ("tutorial", "ours"))
+        se = math.sqrt((rs**2 + os_**2) / a.seeds)
+        verdict = "within noise" if abs(om - rm) <= 2 * se else "NOT within noise"
+        print(f"one epoch, {a.seeds} seeds: tutorial {rm:.2f} ± {rs:.2f}% | ours {om:.2f} ± {os_:.2f}%: "
+              f"difference {om - rm:+.2f} points, standard error {se:.2f}: {verdict} (|difference| <= 2 standard errors)")
+        out["one_epoch"] = runs | {"difference_points": om - rm, "standard_error_points": se, "within_noise": verdict == "within noise"}
 
     # ---------------------------------------------------------------- every head, every size
     if a.heads:

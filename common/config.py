@@ -32,11 +32,11 @@ class Config:
     diffeo_steps: int = opt(6, "diffeo: scaling-and-squaring steps", min=0)
     iterative_warp: str = opt("affine", "iterative: warp family, affine or projective", choices=("affine", "projective"))
     # how to train
-    epochs: int = opt(4, "epochs to train", min=1)
+    epochs: int = opt(6, "epochs to train", min=1)
     batch_size: int = opt(128, "training batch size", min=1)
     test_batch_size: int = opt(1000, "evaluation batch size", min=1)
     optimizer: str = opt("adam", "sgd, adam or adamw", choices=("sgd", "adam", "adamw"))
-    lr: float = opt(2e-3, "peak learning rate", min_exclusive=0.0)
+    lr: float = opt(4e-3, "peak learning rate", min_exclusive=0.0)
     loc_lr: float = opt(0.1, "learning-rate multiplier for the transformer head", min=0.0)
     momentum: float = opt(0.9, "SGD momentum", min=0.0)
     weight_decay: float = opt(0.0, "weight decay", min=0.0)

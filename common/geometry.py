@@ -32,14 +32,17 @@ def sample(img: Tensor, grid: Tensor) -> Tensor:
     return F.grid_sample(img, grid.to(img.dtype), mode="bilinear", padding_mode="zeros", align_corners=True)
 
 
-def matrix_grid(matrix: Tensor, h: int, w: int) -> Tensor:
+def matrix_grid(matrix: Tensor, h: int, w: int, *, affine: bool | None = None) -> Tensor:
     """Sampling grid ``(B, H, W, 2)`` of a batch of 3x3 output->input matrices ``(B, 3, 3)``.
 
     Affine matrices (last row [0, 0, 1]) take torch's fused ``affine_grid``; homographies apply
     the matrix to homogeneous points and divide by the third coordinate. Both give the same grid
-    for the same affine matrix (tested).
+    for the same affine matrix (tested). A head that knows its family passes ``affine``: looking
+    at the matrix to decide costs a device-to-host sync per call on a GPU.
     """
-    if bool((matrix[:, 2, :2] == 0).all() and (matrix[:, 2, 2] == 1).all()):
+    if affine is None:
+        affine = bool((matrix[:, 2, :2] == 0).all() and (matrix[:, 2, 2] == 1).all())
+    if affine:
         return F.affine_grid(matrix[:, :2], [matrix.shape[0], 1, h, w], align_corners=True)
     base = identity_grid(h, w, device=matrix.device, dtype=matrix.dtype)
     base = torch.cat([rearrange(base, "1 h w c -> (h w) c"), base.new_ones(h * w, 1)], dim=1)

@@ -112,6 +112,8 @@ def test_affine_homography_gives_the_affine_grid():
     general = geo.matrix_grid(m + torch.tensor([[0.0, 0, 0], [0, 0, 0], [1e-30, 0, 0]]), 11, 13)  # forces the homography path
     assert torch.allclose(fused, general, atol=1e-5)
     assert torch.allclose(geo.matrix_grid(m, 11, 13), fused)
+    assert torch.allclose(geo.matrix_grid(m, 11, 13, affine=False), fused, atol=1e-5)  # told, not inspected
+    assert torch.allclose(geo.matrix_grid(m, 11, 13, affine=True), fused)
 
 
 @pytest.mark.parametrize("warp", ["affine", "projective"])

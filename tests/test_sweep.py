@@ -29,6 +29,18 @@ def test_study1_is_the_seed_grid():
     assert {(p["coordconv"], p["epochs"]) for p in props} == {(c, e) for c in (False, True) for e in (5, 10, 25)}
 
 
+@pytest.mark.parametrize("name", ["study1", "study1_position", "study2"])
+def test_the_studies_recipe_is_pinned_whatever_train_py_defaults_to(name):
+    """The studies ran at lr 2e-3; a resumed sweep must finish them at lr 2e-3, and the run ids
+    (which name the folders already made) must not change."""
+    spec = sweep.load_sweep(ROOT / "sweeps" / f"{name}.yaml")
+    props = sweep.proposals(spec, None, 0)
+    assert "lr" not in props[0]  # not a parameter: it would change every run id
+    cmd = sweep.command_for(spec, props[0], [])
+    assert "--lr=0.002" in cmd and cmd.index("--lr=0.002") < cmd.index(f"--seed={props[0]['seed']}")
+    assert "epochs" in props[0]
+
+
 def test_agent_style_arguments():
     spec = {"program": "train.py", "command": ["${env}", "${interpreter}", "${program}", "${args}"]}
     cmd = sweep.command_for(spec, {"coordconv": True, "lr": 0.001, "variant": "tps"}, [])

@@ -25,4 +25,4 @@ class AffineSTN(Transformer):
 
     def warp_from(self, params, h, w):
         m = self.to_matrix(params)
-        return geo.matrix_grid(m, h, w), m
+        return geo.matrix_grid(m, h, w, affine=True), m

@@ -27,7 +27,7 @@ class IterativeSTN(Transformer):
 
     def warp_from(self, params, h, w):
         m = self.to_matrix(params)
-        return geo.matrix_grid(m, h, w), m
+        return geo.matrix_grid(m, h, w, affine=self.warp == "affine"), m
 
     def forward(self, x):
         h, w = x.shape[-2:]
@@ -36,7 +36,7 @@ class IterativeSTN(Transformer):
             params = self.predict(cur)
             dm = self.to_matrix(params)
             m = dm if m is None else m @ dm
-            grid = geo.matrix_grid(m, h, w)
+            grid = geo.matrix_grid(m, h, w, affine=self.warp == "affine")
             cur = geo.sample(x, grid)  # always resample the original
             images.append(cur)
         return Warp(cur, grid, params, m, steps=images)

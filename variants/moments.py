@@ -72,4 +72,4 @@ class MomentSTN(Transformer):
         a = geo.affine_to_matrix(params[:, :6])
         c = geo.affine_to_matrix(params[:, 6:])
         m = c @ a
-        return geo.matrix_grid(m, h, w), m
+        return geo.matrix_grid(m, h, w, affine=True), m

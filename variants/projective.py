@@ -33,4 +33,4 @@ class ProjectiveSTN(Transformer):
 
     def warp_from(self, params, h, w):
         m = self.to_matrix(params)
-        return geo.matrix_grid(m, h, w), m
+        return geo.matrix_grid(m, h, w, affine=False), m

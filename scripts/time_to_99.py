@@ -1,0 +1,43 @@
+"""Time to accuracy, read from run folders: when did each run first reach the target?
+
+    python scripts/time_to_99.py results/time_to_99_default/runs [more run roots...] [--target 0.99]
+
+Seconds are training time only: the running sum of ``epoch_seconds`` in ``metrics.json``
+(evaluation after each epoch excluded), as logged by the run itself.
+"""
+import argparse
+import json
+from pathlib import Path
+
+
+def first_reaching(epochs: list[dict], target: float) -> tuple[int, float] | None:
+    total = 0.0
+    for e in epochs:
+        total += e["epoch_seconds"]
+        if e["test_accuracy"] >= target:
+            return e["epoch"], total
+    return None
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("roots", nargs="+", help="folders holding run folders")
+    ap.add_argument("--target", type=float, default=0.99, help="test accuracy to reach (a fraction)")
+    a = ap.parse_args(argv)
+    runs = [m.parent for root in a.roots for m in sorted(Path(root).glob("*/metrics.json"))]
+    if not runs:
+        ap.error(f"no run folders with metrics.json under {', '.join(a.roots)}; run scripts/time_to_99.sh first")
+    print(f"| run | lr | batch | epochs | seed | final test accuracy | training time | first epoch at ≥ {100 * a.target:.1f}% |")
+    print("|---|---|---|---|---|---|---|---|")
+    for run in runs:
+        cfg = json.loads((run / "config.json").read_text())
+        epochs = json.loads((run / "metrics.json").read_text())
+        hit = first_reaching(epochs, a.target)
+        when = f"epoch {hit[0]} ({hit[1]:.0f} s)" if hit else "never"
+        print(f"| {run.name} | {cfg['lr']:g} | {cfg['batch_size']} | {len(epochs)} | {cfg['seed']} | "
+              f"{100 * epochs[-1]['test_accuracy']:.2f}% | {sum(e['epoch_seconds'] for e in epochs):.0f} s | {when} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

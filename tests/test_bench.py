@@ -1,0 +1,45 @@
+"""bench.py and the time-to-accuracy table: the pieces that carry the figures."""
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+import bench
+import variants
+from common.models import STNClassifier, TutorialCNN
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+import time_to_99  # noqa: E402
+
+
+def test_conv_stepper_runs_every_convolution_of_the_model_forward_and_backward():
+    model = STNClassifier(variants.build("affine", (1, 28, 28)), TutorialCNN((1, 28, 28)))
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 4
+    step = bench.conv_stepper(model, 8, torch.device("cpu"))
+    step()
+    assert all(c.weight.grad is not None and c.weight.grad.abs().sum() > 0 for c in convs)
+
+
+def test_tutorial_net_starts_as_the_identity_transform():
+    torch.manual_seed(0)
+    net = bench.TutorialNet().eval()
+    x = torch.randn(2, 1, 28, 28)
+    theta = net.fc_loc(net.localization(x).flatten(1)).view(-1, 2, 3)
+    assert torch.equal(theta, torch.tensor([[1.0, 0, 0], [0, 1, 0]]).expand(2, 2, 3))
+
+
+def test_bad_counts_exit_with_one_line():
+    r = subprocess.run([sys.executable, "bench.py", "--seeds=0"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode != 0
+    assert r.stderr.strip().splitlines() == ["bench.py: --seeds=0 must be at least 1"]
+
+
+def test_first_epoch_reaching_the_target_counts_training_seconds_only():
+    epochs = [{"epoch": 1, "test_accuracy": 0.97, "epoch_seconds": 9.0},
+              {"epoch": 2, "test_accuracy": 0.9905, "epoch_seconds": 8.5},
+              {"epoch": 3, "test_accuracy": 0.989, "epoch_seconds": 9.5}]
+    assert time_to_99.first_reaching(epochs, 0.99) == (2, 17.5)
+    assert time_to_99.first_reaching(epochs, 0.995) is None
