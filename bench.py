@@ -105,8 +105,8 @@ def time_ours(model, opt, stream, steps, device, batches) -> float:
 
 
 def conv_stepper(model: nn.Module, batch: int, device):
-    """One forward + backward through copies of ``model``'s convolutions alone, each fed a
-    random input of the shape it sees in the model (an input that needs a gradient in the model
+    """One forward + backward through ``model``'s convolutions alone, each fed a random input
+    of the shape it sees in the model (an input that needs a gradient in the model
     gets one here: the classifier's first convolution sends its gradient back to the warp)."""
     shapes, hooks = [], []
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
