@@ -141,6 +141,18 @@ def proposals(spec: dict, count: int | None, seed: int) -> list[dict]:
     return [{k: sample(p, rng) for k, p in spec["parameters"].items()} for _ in range(n)]
 
 
+def select(props: list[dict], where: list[str], parameters: dict) -> list[dict]:
+    """The proposals matching every ``KEY=VALUE`` (values compared as the agent passes them)."""
+    for cond in where:
+        key, sep, value = cond.partition("=")
+        if not sep or key not in parameters:
+            raise UsageError(f"--where {cond!r}: expected KEY=VALUE with KEY one of {', '.join(parameters)}")
+        props = [p for p in props if fmt(p[key]).lower() == value.lower()]
+    if not props:
+        raise UsageError(f"no proposal matches {' and '.join(where)}; see the values in the sweep file")
+    return props
+
+
 # --------------------------------------------------------------------------- launching
 def fmt(v) -> str:
     return str(v)  # W&B passes Python's str(): True/False, 0.001, 5
@@ -242,6 +254,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="random search: proposal seed")
     ap.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     ap.add_argument("--jobs", type=int, default=1, help="runs at a time (a GPU box runs several small runs side by side)")
+    ap.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                    help="run only the proposals whose parameter KEY is VALUE (repeatable); run ids are the full sweep's, "
+                         "so slices run on different machines fill one sweep")
     ap.epilog = "Extra train.py flags for every run go after --, e.g. -- --train-limit=1000"
     argv = sys.argv[1:] if argv is None else list(argv)
     cut = argv.index("--") if "--" in argv else len(argv)
@@ -252,7 +267,7 @@ def main(argv=None) -> int:
         return 2
     try:
         spec = load_sweep(Path(a.sweep))
-        props = proposals(spec, a.count, a.seed)
+        props = select(proposals(spec, a.count, a.seed), a.where, spec["parameters"])
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

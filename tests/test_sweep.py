@@ -41,6 +41,18 @@ def test_the_studies_recipe_is_pinned_whatever_train_py_defaults_to(name):
     assert "epochs" in props[0]
 
 
+def test_where_runs_a_slice_with_the_full_sweeps_run_ids():
+    spec = sweep.load_sweep(ROOT / "sweeps" / "study2.yaml")
+    full = sweep.proposals(spec, None, 0)
+    part = sweep.select(full, ["seed=3", "dataset=rts", "coordconv=true"], spec["parameters"])
+    assert len(part) == 7 and all(p["seed"] == 3 and p["dataset"] == "rts" and p["coordconv"] is True for p in part)
+    ids = {sweep.run_id(p) for p in full}
+    assert {sweep.run_id(p) for p in part} <= ids  # a slice fills the same folders the whole sweep would
+    for bad in (["sed=3"], ["seed"], ["seed=9"]):
+        with pytest.raises(sweep.UsageError):
+            sweep.select(full, bad, spec["parameters"])
+
+
 def test_agent_style_arguments():
     spec = {"program": "train.py", "command": ["${env}", "${interpreter}", "${program}", "${args}"]}
     cmd = sweep.command_for(spec, {"coordconv": True, "lr": 0.001, "variant": "tps"}, [])
