@@ -246,6 +246,20 @@ class Runner:
         return f"FAILED (exit {rc}, see {log})"
 
 
+def write_summary(path: Path, rows: list[dict]) -> None:
+    """Merge ``rows`` into the sweep's summary.json by run id: a slice (``--where``, ``--count``)
+    updates its own runs and keeps the others' lines."""
+    merged: dict[str, dict] = {}
+    try:
+        merged = {r["run"]: r for r in json.loads(path.read_text())}
+    except (OSError, ValueError, TypeError, KeyError):
+        pass  # none yet, or unreadable: start afresh
+    merged.update({r["run"]: r for r in rows})
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(list(merged.values()), indent=2))
+    os.replace(tmp, path)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("sweep", help="a W&B sweep YAML file")
@@ -307,8 +321,7 @@ def main(argv=None) -> int:
     for rid, params, status, value in results:
         v = "" if value is None else f"{value:.4f}"
         print(f"| {rid} | {' | '.join(str(params[k]) for k in keys)} | {v} | {status} |")
-    write = root / "summary.json"
-    write.write_text(json.dumps([{"run": r, "params": p, "status": s, metric or "metric": v} for r, p, s, v in results], indent=2))
+    write_summary(root / "summary.json", [{"run": r, "params": p, "status": s, metric or "metric": v} for r, p, s, v in results])
     return 0 if all(s.startswith(("ok", "done")) for _, _, s, _ in results) else 1
 
 

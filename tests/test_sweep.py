@@ -53,6 +53,16 @@ def test_where_runs_a_slice_with_the_full_sweeps_run_ids():
             sweep.select(full, bad, spec["parameters"])
 
 
+def test_summary_of_a_slice_keeps_the_other_runs_lines(tmp_path):
+    path = tmp_path / "summary.json"
+    sweep.write_summary(path, [{"run": "a", "status": "ok"}, {"run": "b", "status": "stopped"}])
+    sweep.write_summary(path, [{"run": "b", "status": "ok"}, {"run": "c", "status": "ok"}])
+    assert json.loads(path.read_text()) == [{"run": "a", "status": "ok"}, {"run": "b", "status": "ok"}, {"run": "c", "status": "ok"}]
+    path.write_text("{not json")
+    sweep.write_summary(path, [{"run": "d", "status": "ok"}])
+    assert json.loads(path.read_text()) == [{"run": "d", "status": "ok"}]
+
+
 def test_agent_style_arguments():
     spec = {"program": "train.py", "command": ["${env}", "${interpreter}", "${program}", "${args}"]}
     cmd = sweep.command_for(spec, {"coordconv": True, "lr": 0.001, "variant": "tps"}, [])
