@@ -33,7 +33,7 @@ import torch.nn.functional as F
 import variants
 from common import data
 from common.config import Config
-from common.models import STNClassifier, TutorialCNN
+from common.models import MNIST_MEAN, MNIST_STD, STNClassifier, TutorialCNN
 from common.trainer import evaluate, make_optimizer, pick_device
 
 
@@ -73,25 +73,33 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def time_reference(model, opt, it, steps, device) -> float:
-    model.train()
+def time_steps(step, steps, batch, device) -> float:
+    """Images/s of ``steps`` calls of ``step`` (each ``batch`` images), device work included."""
     sync(device)
     t0 = time.perf_counter()
     for _ in range(steps):
+        step()
+    sync(device)
+    return steps * batch / (time.perf_counter() - t0)
+
+
+def time_reference(model, opt, it, steps, device) -> float:
+    model.train()
+
+    def step():
         x, y = next(it)
         x, y = x.to(device), y.to(device)
         opt.zero_grad()
         F.nll_loss(model(x), y).backward()
         opt.step()
-    sync(device)
-    return steps * 64 / (time.perf_counter() - t0)
+
+    return time_steps(step, steps, 64, device)
 
 
 def time_ours(model, opt, stream, steps, device, batches) -> float:
     model.train()
-    sync(device)
-    t0 = time.perf_counter()
-    for _ in range(steps):
+
+    def step():
         try:
             _, (x, y, _gt) = next(batches[0])
         except StopIteration:
@@ -100,8 +108,8 @@ def time_ours(model, opt, stream, steps, device, batches) -> float:
         opt.zero_grad(set_to_none=True)
         F.cross_entropy(model(x), y).backward()
         opt.step()
-    sync(device)
-    return steps * stream.batch_size / (time.perf_counter() - t0)
+
+    return time_steps(step, steps, stream.batch_size, device)
 
 
 def conv_stepper(model: nn.Module, batch: int, device):
@@ -126,15 +134,6 @@ def conv_stepper(model: nn.Module, batch: int, device):
             mod(x).sum().backward()
 
     return step
-
-
-def time_steps(step, steps, batch, device) -> float:
-    sync(device)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    sync(device)
-    return steps * batch / (time.perf_counter() - t0)
 
 
 def mean_sd(v: list[float]) -> tuple[float, float]:
@@ -230,7 +229,7 @@ def main(argv=None) -> int:
 
     if a.epoch:  # one full epoch each, from fresh weights, then test accuracy; several seeds
         test = data.load_test_set("mnist", root, data.resolve_cache_dir(""))
-        x_test = (test.images.float() / 255 - 0.1307) / 0.3081
+        x_test = (test.images.float() / 255 - MNIST_MEAN) / MNIST_STD
         runs = {"tutorial": [], "ours": []}
         for seed in range(1, a.seeds + 1):
             torch.manual_seed(seed)

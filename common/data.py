@@ -130,7 +130,7 @@ def distort(
         m = geo.similarity_pixels(zero, zero + 1, tx, ty, 28, size)
     else:
         raise UsageError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
-    img = geo.sample(x, geo.matrix_grid(m, size, size))
+    img = geo.sample(x, geo.matrix_grid(m, size, size, affine=name != "projective"))
     if name == "cluttered":
         img = torch.maximum(img, _clutter(b, size, p["pieces"], p["piece"], clutter_source, gen))
     return img, {"matrix": m}

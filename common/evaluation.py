@@ -36,7 +36,7 @@ def place(digits: torch.Tensor, size: int, degrees: float = 0.0, scale: float = 
     n = x.shape[0]
     a = torch.full((n,), float(degrees))
     m = geo.similarity_pixels(torch.deg2rad(a), torch.full((n,), float(scale)), torch.zeros(n), torch.zeros(n), 28, size)
-    return geo.sample(x, geo.matrix_grid(m, size, size))
+    return geo.sample(x, geo.matrix_grid(m, size, size, affine=True))
 
 
 def test_set_metrics(model, ts: data.TestSet, batch_size: int, device) -> dict:

@@ -141,4 +141,4 @@ def rotate_scale(img: Tensor, degrees: Tensor, scale: Tensor) -> Tensor:
     n = img.shape[-1]
     zero = torch.zeros_like(degrees)
     m = similarity_pixels(torch.deg2rad(degrees), scale, zero, zero, n, n)
-    return sample(img, matrix_grid(m, n, n))
+    return sample(img, matrix_grid(m, n, n, affine=True))

@@ -19,7 +19,7 @@ WARPS = {"affine": (6, affine_identity, AffineSTN.to_matrix), "projective": (8, 
 class IterativeSTN(Transformer):
     def __init__(self, in_shape, *, steps: int = 4, warp: str = "affine", coordconv: bool = False, coordconv_r: bool = False):
         self.n_params, self._identity, self.to_matrix = WARPS[warp]
-        self.steps, self.warp = steps, warp
+        self.steps, self.warp, self.affine = steps, warp, warp == "affine"
         super().__init__(in_shape, coordconv=coordconv, coordconv_r=coordconv_r)
 
     def identity(self):
@@ -27,7 +27,7 @@ class IterativeSTN(Transformer):
 
     def warp_from(self, params, h, w):
         m = self.to_matrix(params)
-        return geo.matrix_grid(m, h, w, affine=self.warp == "affine"), m
+        return geo.matrix_grid(m, h, w, affine=self.affine), m
 
     def forward(self, x):
         h, w = x.shape[-2:]
@@ -36,7 +36,7 @@ class IterativeSTN(Transformer):
             params = self.predict(cur)
             dm = self.to_matrix(params)
             m = dm if m is None else m @ dm
-            grid = geo.matrix_grid(m, h, w, affine=self.warp == "affine")
+            grid = geo.matrix_grid(m, h, w, affine=self.affine)
             cur = geo.sample(x, grid)  # always resample the original
             images.append(cur)
         return Warp(cur, grid, params, m, steps=images)
