@@ -81,11 +81,16 @@ def run(cfg: Config) -> dict:
     seed_everything(cfg.seed)
     root, cache = data.resolve_data_root(cfg.data_root), data.resolve_cache_dir(cfg.cache_dir)
     train_x, train_y = data.load_mnist(root, train=True)
-    if cfg.train_limit:
-        train_x, train_y = train_x[: cfg.train_limit], train_y[: cfg.train_limit]
     size = data.image_size(cfg.dataset)
     tests = {}
-    for name in test_set_names(cfg):
+    if cfg.holdout:  # choose recipes here: the test sets are never loaded
+        if cfg.test_sets:
+            raise UsageError("--holdout evaluates on the validation split only; drop --test-sets (or --holdout for a final run)")
+        train_x, train_y, val = data.validation_split(cfg.dataset, train_x, train_y, cfg.holdout)
+        tests[val.name] = val.head(cfg.test_limit)
+    if cfg.train_limit:
+        train_x, train_y = train_x[: cfg.train_limit], train_y[: cfg.train_limit]
+    for name in test_set_names(cfg) if not cfg.holdout else []:
         if data.image_size(name) != size:
             raise UsageError(f"test set {name!r} is {data.image_size(name)}px but the model takes {size}px ({cfg.dataset}); pick test sets of the same size")
         tests[name] = data.load_test_set(name, root, cache).head(cfg.test_limit)
@@ -145,7 +150,9 @@ def run(cfg: Config) -> dict:
             "seconds_per_epoch": sum(r["epoch_seconds"] for r in hist) / len(hist),
             "test": {n: {"loss": r.loss, "accuracy": r.accuracy, "correct": r.correct, "n": r.n} for n, r in results.items()},
         }
-        if cfg.eval == "full":
+        if cfg.eval == "full" and cfg.holdout:
+            print("note: --holdout: the full evaluation (which reads the test sets) is skipped", file=sys.stderr)
+        if cfg.eval == "full" and not cfg.holdout:
             from common.evaluation import evaluate_model, write_report
 
             report = evaluate_model(model, cfg.to_dict(), device, sets=list(tests), test_limit=cfg.test_limit)

@@ -22,7 +22,9 @@ class Config:
     # what to train
     variant: str = opt("affine", "transformer head")
     dataset: str = opt("mnist", "training set: mnist, rotated, rts, projective, elastic, cluttered")
-    classifier: str = opt("tutorial", "'tutorial' (the STN tutorial's CNN) or any timm model name")
+    classifier: str = opt("tutorial", "'tutorial' (the STN tutorial's CNN), 'paper' (the STN paper's ST-CNN classifier) or any timm model name")
+    loc_net: str = opt("tutorial", "localisation net: tutorial (the PyTorch tutorial's) or paper (the STN paper's, on a 2x-downsampled input)", choices=("tutorial", "paper"))
+    st_downsample: int = opt(1, "average-pool the transformer's output by this factor before the classifier (the paper uses 2 on RTS and TC; ignored by --variant none)", min=1)
     coordconv: bool = opt(False, "CoordConv instead of Conv in the localisation net")
     coordconv_classifier: bool = opt(False, "CoordConv in the classifier too")
     coordconv_r: bool = opt(False, "add the radius channel r to every CoordConv")
@@ -43,11 +45,15 @@ class Config:
     sched: str = opt("cosine", "learning-rate schedule: cosine, step or none (timm schedulers)", choices=("cosine", "step", "none"))
     warmup_epochs: float = opt(0.5, "linear warm-up, in epochs", min=0.0)
     grad_clip: float = opt(0.0, "clip the gradient norm to this (0: off)", min=0.0)
+    label_smoothing: float = opt(0.0, "label smoothing of the cross-entropy loss", min=0.0, max=0.5)
+    ema: float = opt(0.0, "decay of an exponential moving average of the weights (timm ModelEmaV3), evaluated instead of the weights (0: off)", min=0.0, max_exclusive=1.0)
+    amp: bool = opt(False, "bf16 autocast for the classifier on a GPU (the transformer stays float32); ignored on the CPU")
     seed: int = opt(1, "random seed")
     # data and evaluation
     data_root: str = opt("", "MNIST root (default: $STN_DATA_ROOT, else ./data)")
     cache_dir: str = opt("", "where fixed test sets are cached (default: $STN_CACHE_DIR, else ./cache)")
     train_limit: int = opt(0, "train on the first N images only (0: all)", min=0)
+    holdout: int = opt(0, "hold out the last N training digits as a validation set (distorted with a seed of its own); train on the rest and evaluate on it, never on a test set (0: off)", min=0, max=50000)
     test_limit: int = opt(0, "test on the first N images only (0: all)", min=0)
     test_sets: str = opt("", "comma-separated test sets for the final evaluation (default: the training set's)")
     eval: str = opt("full", "final evaluation: full (calibration, robustness curves, transform recovery, cost; see evaluate.py) or basic", choices=("full", "basic"))
@@ -112,6 +118,10 @@ def validate(cfg: Config, variants: list[str], datasets: list[str]) -> Config:
         flag = f"--{f.name.replace('_', '-')}"
         if "min" in m and v < m["min"]:
             raise UsageError(f"{flag}={v} is out of range: it must be >= {m['min']}")
+        if "max" in m and v > m["max"]:
+            raise UsageError(f"{flag}={v} is out of range: it must be <= {m['max']}")
+        if "max_exclusive" in m and not v < m["max_exclusive"]:
+            raise UsageError(f"{flag}={v} is out of range: it must be < {m['max_exclusive']}")
         if "min_exclusive" in m and not v > m["min_exclusive"]:
             raise UsageError(f"{flag}={v} is out of range: it must be > {m['min_exclusive']}")
         if "choices" in m and v not in m["choices"]:

@@ -26,6 +26,7 @@ from common.errors import UsageError
 
 GENERATOR_VERSION = 1  # bump when a distortion's code changes meaning
 TEST_SEED = 20151506  # the STN paper's arXiv number; fixes every test set
+VAL_SEED = 1506  # fixes every validation set (held-out training digits, see ``validation_split``)
 DEFAULT_DATA_ROOT = "./data"
 DEFAULT_CACHE_DIR = "./cache"
 
@@ -189,16 +190,30 @@ def cache_key(name: str) -> str:
     return hashlib.sha1(spec.encode()).hexdigest()[:12]
 
 
-def build_test_set(name: str, test_images: Tensor, test_labels: Tensor, train_images: Tensor, chunk: int = 2000) -> TestSet:
-    """Generate a test set on the CPU from the fixed seed (deterministic across machines)."""
-    gen = torch.Generator().manual_seed(TEST_SEED)
+def build_test_set(name: str, test_images: Tensor, test_labels: Tensor, train_images: Tensor, chunk: int = 2000,
+                   *, seed: int = TEST_SEED, label: str | None = None) -> TestSet:
+    """Generate a test set on the CPU from a fixed seed (deterministic across machines);
+    ``label`` names it (default: the distortion's name)."""
+    gen = torch.Generator().manual_seed(seed)
     outs, gts = [], []
     for i in range(0, test_images.shape[0], chunk):
         img, gt = distort(name, test_images[i : i + chunk], gen, clutter_source=train_images)
         outs.append(img.mul(255).round_().to(torch.uint8))
         gts.append(gt)
     gt = {k: torch.cat([g[k] for g in gts]) for k in gts[0]}
-    return TestSet(name, torch.cat(outs), test_labels.clone(), gt)
+    return TestSet(label or name, torch.cat(outs), test_labels.clone(), gt)
+
+
+def validation_split(name: str, images: Tensor, labels: Tensor, holdout: int) -> tuple[Tensor, Tensor, TestSet]:
+    """Hold out the last ``holdout`` training digits: returns the remaining training images and
+    labels, and a fixed validation set ``<name>-val`` made from the held-out digits with
+    ``VAL_SEED`` (clutter cut from the remaining training digits only). Recipes are chosen on it,
+    so the test sets stay untouched until the final runs."""
+    n = images.shape[0] - holdout
+    if n < 1:
+        raise UsageError(f"--holdout={holdout} leaves no training digits (there are {images.shape[0]}); hold out fewer")
+    val = build_test_set(name, images[n:], labels[n:], images[:n], seed=VAL_SEED, label=f"{name}-val")
+    return images[:n], labels[:n], val
 
 
 def load_test_set(name: str, data_root: Path, cache_dir: Path, *, quiet: bool = False) -> TestSet:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from einops import repeat
 from torch import Tensor
 
@@ -50,6 +51,10 @@ def conv(cin: int, cout: int, k: int, *, coordconv: bool, with_r: bool = False) 
     return CoordConv2d(cin, cout, k, with_r=with_r) if coordconv else nn.Conv2d(cin, cout, k)
 
 
+def conv_pad(cin: int, cout: int, k: int, pad: int, *, coordconv: bool, with_r: bool = False) -> nn.Conv2d:
+    return CoordConv2d(cin, cout, k, with_r=with_r, padding=pad) if coordconv else nn.Conv2d(cin, cout, k, padding=pad)
+
+
 def flat_features(net: nn.Module, in_shape: tuple[int, int, int]) -> int:
     with torch.no_grad():
         return net(torch.zeros(1, *in_shape)).numel()
@@ -75,6 +80,38 @@ class LocNet(nn.Module):
         return self.fc(self.features(x))
 
 
+class PaperLocNet(nn.Module):
+    """The ST-CNN localisation net of Jaderberg et al. 2015 (arXiv 1506.02025, appendix A.4):
+    the input downsampled 2x (average pooling), conv 20@5x5, max-pool 2, conv 20@5x5, FC 20,
+    ReLU after each. Returns ``(B, 20)`` features; the head's identity-initialised regressor
+    follows in the transformer base. Needs inputs of at least 28 pixels a side."""
+
+    def __init__(self, in_shape: tuple[int, int, int], *, coordconv: bool = False, with_r: bool = False, hidden: int = 20):
+        super().__init__()
+        c = in_shape[0]
+        self.features = nn.Sequential(
+            nn.AvgPool2d(2),
+            conv(c, 20, 5, coordconv=coordconv, with_r=with_r), nn.MaxPool2d(2), nn.ReLU(True),
+            conv(20, 20, 5, coordconv=coordconv, with_r=with_r), nn.ReLU(True),
+            nn.Flatten(),
+        )
+        self.fc = nn.Sequential(nn.Linear(flat_features(self.features, in_shape), hidden), nn.ReLU(True))
+        self.out_features = hidden
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(self.features(x))
+
+
+LOC_NETS = {"tutorial": LocNet, "paper": PaperLocNet}
+
+
+def build_loc_net(name: str, in_shape, *, coordconv: bool = False, with_r: bool = False) -> nn.Module:
+    """A localisation net by name (``LOC_NETS``); raises UsageError for an unknown name."""
+    if name not in LOC_NETS:
+        raise UsageError(f"unknown localisation net {name!r}; choose one of {', '.join(LOC_NETS)}")
+    return LOC_NETS[name](tuple(in_shape), coordconv=coordconv, with_r=with_r)
+
+
 class TutorialCNN(nn.Module):
     """The PyTorch STN tutorial's classifier (conv 10@5x5, conv 20@5x5 + Dropout2d, FC 50),
     sized to the input; normalises its [0, 1] input first (after any warp)."""
@@ -90,6 +127,30 @@ class TutorialCNN(nn.Module):
         self.head = nn.Sequential(
             nn.Linear(flat_features(self.features, in_shape), 50), nn.ReLU(), nn.Dropout(), nn.Linear(50, num_classes)
         )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features((x - MNIST_MEAN) / MNIST_STD))
+
+
+class PaperCNN(nn.Module):
+    """The ST-CNN / CNN classifier of Jaderberg et al. 2015 (section 4.1): conv 9x9, max-pool 2,
+    conv 7x7, max-pool 2, a linear softmax layer; ReLU after each pool. Widths 32 and 64 (the
+    paper gives none; ~120k parameters at 28x28). The 7x7 conv is zero-padded (3) so that the
+    21-pixel output of a 2x-downsampled RTS transformer still fits; the paper does not say how it
+    fitted. Input ``(B, C, H, W)`` in [0, 1], H, W >= 21; returns logits ``(B, 10)``."""
+
+    def __init__(self, in_shape: tuple[int, int, int], num_classes: int = 10, *, coordconv: bool = False, with_r: bool = False,
+                 widths: tuple[int, int] = (32, 64)):
+        super().__init__()
+        c, h, w = in_shape
+        if min(h, w) < 21:
+            raise UsageError(f"the paper classifier needs inputs of at least 21x21 pixels, got {h}x{w}; use --classifier tutorial")
+        self.features = nn.Sequential(
+            conv(c, widths[0], 9, coordconv=coordconv, with_r=with_r), nn.MaxPool2d(2), nn.ReLU(),
+            conv_pad(widths[0], widths[1], 7, 3, coordconv=coordconv, with_r=with_r), nn.MaxPool2d(2), nn.ReLU(),
+            nn.Flatten(),
+        )
+        self.head = nn.Linear(flat_features(self.features, in_shape), num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features((x - MNIST_MEAN) / MNIST_STD))
@@ -112,21 +173,37 @@ class TimmClassifier(nn.Module):
         return self.net(self.coords((x - MNIST_MEAN) / MNIST_STD))
 
 
+CLASSIFIERS = {"tutorial": TutorialCNN, "paper": PaperCNN}
+
+
 def build_classifier(name: str, in_shape, *, coordconv: bool = False, with_r: bool = False) -> nn.Module:
-    if name == "tutorial":
-        return TutorialCNN(in_shape, coordconv=coordconv, with_r=with_r)
+    """``tutorial``, ``paper`` or any timm model name, built for ``in_shape`` (C, H, W)."""
+    if name in CLASSIFIERS:
+        return CLASSIFIERS[name](tuple(in_shape), coordconv=coordconv, with_r=with_r)
     return TimmClassifier(name, in_shape, coordconv=coordconv, with_r=with_r)
 
 
 class STNClassifier(nn.Module):
-    """A transformer head followed by a classifier; ``forward`` returns logits."""
+    """A transformer head followed by a classifier; ``forward`` returns logits.
 
-    def __init__(self, transformer: nn.Module, classifier: nn.Module):
+    ``downsample`` > 1 average-pools the transformer's output by that factor before the
+    classifier (the paper's 2x for RTS and TC, arXiv 1506.02025 section 4.1), so the head can
+    zoom in while the classifier sees a smaller image. The transformer runs in float32 even under
+    autocast: sampling grids in bf16 move pixels by up to a tenth of a pixel at 60x60.
+    """
+
+    def __init__(self, transformer: nn.Module, classifier: nn.Module, downsample: int = 1):
         super().__init__()
-        self.transformer, self.classifier = transformer, classifier
+        self.transformer, self.classifier, self.downsample = transformer, classifier, downsample
+
+    def warp(self, x: Tensor) -> Tensor:
+        """The image the classifier sees, ``(B, C, H // downsample, W // downsample)``."""
+        with torch.autocast(x.device.type, enabled=False):
+            img = self.transformer(x.float()).image
+        return F.avg_pool2d(img, self.downsample) if self.downsample > 1 else img
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.classifier(self.transformer(x).image)
+        return self.classifier(self.warp(x))
 
 
 def count_params(module: nn.Module) -> int:

@@ -44,12 +44,15 @@ def build_model(cfg: Config) -> STNClassifier:
     size = data.image_size(cfg.dataset)
     in_shape = (1, size, size)
     head = variants.build(
-        cfg.variant, in_shape, coordconv=cfg.coordconv, coordconv_r=cfg.coordconv_r,
+        cfg.variant, in_shape, coordconv=cfg.coordconv, coordconv_r=cfg.coordconv_r, loc_net=cfg.loc_net,
         tps_grid=cfg.tps_grid, steps=cfg.iterative_steps, warp=cfg.iterative_warp,
         diffeo_grid=cfg.diffeo_grid, diffeo_steps=cfg.diffeo_steps,
     )
-    clf = build_classifier(cfg.classifier, in_shape, coordconv=cfg.coordconv_classifier, with_r=cfg.coordconv_r)
-    return STNClassifier(head, clf)
+    ds = cfg.st_downsample if cfg.variant != "none" else 1
+    if size % ds:
+        raise UsageError(f"--st-downsample={ds} does not divide the {size}px input of {cfg.dataset}; use 1 or a divisor of {size}")
+    clf = build_classifier(cfg.classifier, (1, size // ds, size // ds), coordconv=cfg.coordconv_classifier, with_r=cfg.coordconv_r)
+    return STNClassifier(head, clf, downsample=ds)
 
 
 def make_optimizer(cfg: Config, model: STNClassifier) -> torch.optim.Optimizer:
@@ -88,7 +91,8 @@ class EvalResult:
 
     def line(self) -> str:
         """The seed's line, so results compare with its table."""
-        return f"Test set: Average loss: {self.loss:.4f}, Accuracy: {self.correct}/{self.n} ({100.0 * self.accuracy:.0f}%)"
+        kind = "Validation set" if self.name.endswith("-val") else "Test set"
+        return f"{kind}: Average loss: {self.loss:.4f}, Accuracy: {self.correct}/{self.n} ({100.0 * self.accuracy:.0f}%)"
 
 
 @torch.no_grad()
@@ -148,6 +152,12 @@ class Trainer:
             model.to(memory_format=torch.channels_last)
         self.opt = make_optimizer(cfg, model)
         self.sched = make_scheduler(cfg, self.opt, len(stream))
+        self.ema = None
+        if cfg.ema > 0:  # an average of the weights, evaluated in their place (timm)
+            from timm.utils import ModelEmaV3
+
+            self.ema = ModelEmaV3(model, decay=cfg.ema)
+        self.amp = cfg.amp and device.type == "cuda"
         self.epoch, self.step, self.history = 0, 0, []  # epoch: epochs completed
         self.partial = None  # mid-epoch position when stopped inside an epoch
         self.stop_requested = False
@@ -159,7 +169,7 @@ class Trainer:
             "scheduler": self.sched.state_dict() if self.sched is not None else None,
             "rng": _rng_state(self.device), "stream": self.stream.state(),
             "epoch": self.epoch, "step": self.step, "history": self.history, "partial": partial,
-            "config": self.cfg.to_dict(),
+            "config": self.cfg.to_dict(), "ema": self.ema.state_dict() if self.ema is not None else None,
         }
 
     def load_state_dict(self, sd: dict) -> None:
@@ -169,7 +179,14 @@ class Trainer:
             self.sched.load_state_dict(sd["scheduler"])
         _set_rng_state(sd["rng"], self.device)
         self.stream.set_state(sd["stream"])
+        if self.ema is not None and sd.get("ema") is not None:
+            self.ema.load_state_dict(sd["ema"])
         self.epoch, self.step, self.history, self.partial = sd["epoch"], sd["step"], list(sd["history"]), sd["partial"]
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """What is evaluated: the EMA of the weights when ``--ema`` is on, else the model."""
+        return self.ema.module if self.ema is not None else self.model
 
     def save(self, partial=None) -> None:
         if self.checkpoint is not None:
@@ -195,13 +212,17 @@ class Trainer:
         n_batches = len(self.stream)
         bar = tqdm(total=n_batches, initial=start, desc=f"epoch {epoch}", unit="batch", leave=False, disable=None if self.show else True, dynamic_ncols=True)
         for i, (x, y, _gt) in self.stream.batches(perm, start):
-            loss = F.cross_entropy(model(x), y)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+                logits = model(x)
+            loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip > 0:
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             self.opt.step()
             self.step += 1
+            if self.ema is not None:
+                self.ema.update(model, step=self.step)
             if self.sched is not None:
                 self.sched.step_update(self.step)
             total += loss.detach() * y.shape[0]
@@ -235,7 +256,7 @@ class Trainer:
             if self.device.type == "cuda":
                 torch.cuda.synchronize()
             secs = time.perf_counter() - t0
-            res = evaluate(self.model, self.test_set, self.cfg.test_batch_size, self.device)
+            res = evaluate(self.eval_model, self.test_set, self.cfg.test_batch_size, self.device)
             if not math.isfinite(res.loss):
                 raise Diverged(f"the test loss became {res.loss} after epoch {self.epoch + 1}; lower --lr or set --grad-clip=1")
             self.epoch += 1
@@ -253,6 +274,9 @@ class Trainer:
                 self.on_epoch(row)
             if self.stop_requested and self.epoch < self.cfg.epochs:
                 raise Stopped(f"stopped after epoch {self.epoch}")
+        if self.ema is not None:  # the trained model is the average: evaluate and keep it
+            self.model.load_state_dict(self.ema.module.state_dict())
+            self.save()
         return self.history
 
 

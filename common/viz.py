@@ -29,7 +29,7 @@ def draw_stn(model, images: torch.Tensor, labels: torch.Tensor, path: str | Path
     model.eval()
     x = images.float()
     warp = model.transformer(x)
-    pred = model.classifier(warp.image).argmax(1).cpu()
+    pred = model(x).argmax(1).cpu()
     cols = 4 if x.shape[0] <= 16 else 8
     panels = [("input", x)] + [(f"step {i + 1}", s) for i, s in enumerate(warp.steps[:-1])] + [("transformed", warp.image)]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.6), squeeze=False)

@@ -20,7 +20,7 @@ from torch import Tensor
 
 from common import geometry as geo
 from common.errors import UsageError
-from common.models import LocNet
+from common.models import build_loc_net
 
 REGISTRY: dict[str, type[nn.Module]] = {}
 
@@ -46,7 +46,9 @@ def build(name: str, in_shape: tuple[int, int, int], **options) -> nn.Module:
     if name not in REGISTRY:
         raise UsageError(f"unknown variant {name!r}; choose one of {', '.join(REGISTRY)}")
     cls = REGISTRY[name]
-    accepted = inspect.signature(cls.__init__).parameters
+    accepted = set(inspect.signature(cls.__init__).parameters)
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(cls.__init__).parameters.values()):
+        accepted |= set(inspect.signature(Transformer.__init__).parameters)  # passed on to the base
     return cls(in_shape, **{k: v for k, v in options.items() if k in accepted})
 
 
@@ -69,10 +71,10 @@ class Transformer(nn.Module):
 
     n_params: int = 0
 
-    def __init__(self, in_shape: tuple[int, int, int], *, coordconv: bool = False, coordconv_r: bool = False):
+    def __init__(self, in_shape: tuple[int, int, int], *, coordconv: bool = False, coordconv_r: bool = False, loc_net: str = "tutorial"):
         super().__init__()
         self.in_shape = tuple(in_shape)
-        self.loc = LocNet(self.in_shape, coordconv=coordconv, with_r=coordconv_r)
+        self.loc = build_loc_net(loc_net, self.in_shape, coordconv=coordconv, with_r=coordconv_r)
         self.fc = nn.Linear(self.loc.out_features, self.n_params)
         nn.init.zeros_(self.fc.weight)
         with torch.no_grad():

@@ -24,10 +24,10 @@ def integrate(velocity: torch.Tensor, h: int, w: int, steps: int) -> torch.Tenso
 
 @register("diffeo")
 class DiffeoSTN(Transformer):
-    def __init__(self, in_shape, *, diffeo_grid: int = 4, diffeo_steps: int = 6, coordconv: bool = False, coordconv_r: bool = False):
+    def __init__(self, in_shape, *, diffeo_grid: int = 4, diffeo_steps: int = 6, **loc):
         self.g, self.steps = diffeo_grid, diffeo_steps
         self.n_params = 2 * diffeo_grid * diffeo_grid
-        super().__init__(in_shape, coordconv=coordconv, coordconv_r=coordconv_r)
+        super().__init__(in_shape, **loc)
 
     def identity(self):
         return torch.zeros(self.n_params)

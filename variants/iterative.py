@@ -17,10 +17,10 @@ WARPS = {"affine": (6, affine_identity, AffineSTN.to_matrix), "projective": (8, 
 
 @register("iterative")
 class IterativeSTN(Transformer):
-    def __init__(self, in_shape, *, steps: int = 4, warp: str = "affine", coordconv: bool = False, coordconv_r: bool = False):
+    def __init__(self, in_shape, *, steps: int = 4, warp: str = "affine", **loc):
         self.n_params, self._identity, self.to_matrix = WARPS[warp]
         self.steps, self.warp, self.affine = steps, warp, warp == "affine"
-        super().__init__(in_shape, coordconv=coordconv, coordconv_r=coordconv_r)
+        super().__init__(in_shape, **loc)
 
     def identity(self):
         return self._identity()

@@ -46,8 +46,8 @@ def canonical_matrix(x: torch.Tensor, spread: float) -> torch.Tensor:
 class MomentSTN(Transformer):
     n_params = 6
 
-    def __init__(self, in_shape, *, coordconv: bool = False, coordconv_r: bool = False):
-        super().__init__(in_shape, coordconv=coordconv, coordconv_r=coordconv_r)
+    def __init__(self, in_shape, **loc):
+        super().__init__(in_shape, **loc)
         self.gate = nn.Parameter(torch.zeros(()))
         # a 28-pixel MNIST digit's RMS radius is about 0.5 in its own normalised units (measured
         # over the test set: 0.495); keep that physical size on any canvas

@@ -14,10 +14,10 @@ from variants import Transformer, Warp, register
 
 @register("tps")
 class TPSSTN(Transformer):
-    def __init__(self, in_shape, *, tps_grid: int = 4, coordconv: bool = False, coordconv_r: bool = False):
+    def __init__(self, in_shape, *, tps_grid: int = 4, **loc):
         self.grid_n = tps_grid
         self.n_params = 2 * tps_grid * tps_grid
-        super().__init__(in_shape, coordconv=coordconv, coordconv_r=coordconv_r)
+        super().__init__(in_shape, **loc)
         _, h, w = self.in_shape
         self.register_buffer("basis", geo.tps_basis(tps_grid, h, w), persistent=False)
         self.register_buffer("ctrl", geo.control_points(tps_grid), persistent=False)
