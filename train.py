@@ -78,6 +78,7 @@ def install_stop_handlers(trainer: Trainer) -> dict:
 def run(cfg: Config) -> dict:
     device = pick_device(cfg.device)
     torch.set_float32_matmul_precision("high")
+    torch.backends.cudnn.benchmark = device.type == "cuda"  # fixed shapes: let cuDNN pick its fastest convolutions
     seed_everything(cfg.seed)
     root, cache = data.resolve_data_root(cfg.data_root), data.resolve_cache_dir(cfg.cache_dir)
     train_x, train_y = data.load_mnist(root, train=True)

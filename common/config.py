@@ -24,7 +24,7 @@ class Config:
     dataset: str = opt("mnist", "training set: mnist, rotated, rts, projective, elastic, cluttered")
     classifier: str = opt("tutorial", "'tutorial' (the STN tutorial's CNN), 'paper' (the STN paper's ST-CNN classifier) or any timm model name")
     loc_net: str = opt("tutorial", "localisation net: tutorial (the PyTorch tutorial's) or paper (the STN paper's, on a 2x-downsampled input)", choices=("tutorial", "paper"))
-    st_downsample: int = opt(1, "average-pool the transformer's output by this factor before the classifier (the paper uses 2 on RTS and TC; ignored by --variant none)", min=1)
+    st_downsample: int = opt(1, "average-pool the transformer's output by this factor before the classifier; 0: the paper's choice (2 on the 42- and 60-pixel RTS and TC canvases, else 1); ignored by --variant none", min=0)
     coordconv: bool = opt(False, "CoordConv instead of Conv in the localisation net")
     coordconv_classifier: bool = opt(False, "CoordConv in the classifier too")
     coordconv_r: bool = opt(False, "add the radius channel r to every CoordConv")

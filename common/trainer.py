@@ -48,7 +48,8 @@ def build_model(cfg: Config) -> STNClassifier:
         tps_grid=cfg.tps_grid, steps=cfg.iterative_steps, warp=cfg.iterative_warp,
         diffeo_grid=cfg.diffeo_grid, diffeo_steps=cfg.diffeo_steps,
     )
-    ds = cfg.st_downsample if cfg.variant != "none" else 1
+    ds = cfg.st_downsample or (2 if size > 28 else 1)  # 0: the paper's choice (section 4.1)
+    ds = ds if cfg.variant != "none" else 1
     if size % ds:
         raise UsageError(f"--st-downsample={ds} does not divide the {size}px input of {cfg.dataset}; use 1 or a divisor of {size}")
     clf = build_classifier(cfg.classifier, (1, size // ds, size // ds), coordconv=cfg.coordconv_classifier, with_r=cfg.coordconv_r)

@@ -1,0 +1,94 @@
+"""Study 3, step 1: the recipe, chosen on the validation split from a finished factorial sweep.
+
+    python scripts/study3_choose.py results/study3/sweeps/study3_recipe [--flags]
+
+Reads every run's config.json and final.json (validation error, never a test set) and prints,
+for each factor of sweeps/study3_recipe.yaml, its effect: the mean change of validation error
+when only that factor changes, over every pair of runs that differ in it alone, with the pairs'
+sd and standard error. The recipe keeps a setting only when it lowers the error by more than two
+standard errors; otherwise the cheaper or simpler level (the first listed in FACTORS) stays.
+``--flags`` prints the recipe as train.py flags, one line, for scripts.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics as st
+import sys
+from pathlib import Path
+
+# factor -> its levels, the default (simpler, or cheaper on a GPU) first
+FACTORS = {"lr": [0.001, 0.003], "batch_size": [256, 128], "ema": [0.0, 0.999], "label_smoothing": [0.0, 0.1]}
+FLAG = {"lr": "--lr", "batch_size": "--batch-size", "ema": "--ema", "label_smoothing": "--label-smoothing"}
+
+
+def load_runs(sweep_dir: Path) -> list[dict]:
+    runs = []
+    for d in sorted((sweep_dir / "runs").glob("*/")):
+        if not (d / "final.json").exists():
+            continue
+        cfg = json.loads((d / "config.json").read_text())
+        fin = json.loads((d / "final.json").read_text())
+        (name, res), = fin["test"].items()
+        if not name.endswith("-val"):
+            raise SystemExit(f"error: {d} was scored on {name!r}, not a validation set; the recipe is chosen on --holdout runs only")
+        runs.append({**{k: cfg[k] for k in FACTORS}, "dataset": cfg["dataset"], "error": 100 * (1 - res["accuracy"])})
+    return runs
+
+
+def effects(runs: list[dict]) -> dict[str, dict]:
+    """Per factor: paired differences (error at the second level minus the first)."""
+    out = {}
+    for f, (a, b) in FACTORS.items():
+        key = lambda r: tuple((k, r[k]) for k in [*FACTORS, "dataset"] if k != f)  # noqa: E731
+        first = {key(r): r["error"] for r in runs if r[f] == a}
+        diffs = [r["error"] - first[key(r)] for r in runs if r[f] == b and key(r) in first]
+        if diffs:
+            mean = st.mean(diffs)
+            sd = st.stdev(diffs) if len(diffs) > 1 else float("nan")
+            out[f] = {"levels": (a, b), "pairs": len(diffs), "mean": mean, "sd": sd, "se": sd / len(diffs) ** 0.5}
+    return out
+
+
+def choose(eff: dict[str, dict]) -> dict:
+    recipe = {}
+    for f, (a, b) in FACTORS.items():
+        e = eff.get(f)
+        recipe[f] = b if e and e["mean"] < 0 and -e["mean"] > 2 * e["se"] else a
+    return recipe
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("sweep_dir", type=Path)
+    ap.add_argument("--flags", action="store_true", help="print only the chosen recipe as train.py flags")
+    a = ap.parse_args(argv)
+    runs = load_runs(a.sweep_dir)
+    if not runs:
+        print(f"error: no finished runs under {a.sweep_dir}/runs; run sweeps/study3_recipe.yaml first", file=sys.stderr)
+        return 2
+    eff = effects(runs)
+    recipe = choose(eff)
+    flags = " ".join(f"{FLAG[k]}={v}" for k, v in recipe.items())
+    if a.flags:
+        print(flags)
+        return 0
+    print(f"{len(runs)} finished validation runs\n")
+    print("| factor | from -> to | pairs | change of val. error (points) | sd | s.e. | kept |")
+    print("|---|---|---|---|---|---|---|")
+    for f, e in eff.items():
+        print(f"| {f} | {e['levels'][0]} -> {e['levels'][1]} | {e['pairs']} | {e['mean']:+.3f} | {e['sd']:.3f} | {e['se']:.3f} | {recipe[f]} |")
+    by = {}
+    for r in runs:
+        by.setdefault(r["dataset"], []).append(r)
+    print("\n| dataset | best val. error % | its settings | worst |")
+    print("|---|---|---|---|")
+    for d, rs in sorted(by.items()):
+        best, worst = min(rs, key=lambda r: r["error"]), max(rs, key=lambda r: r["error"])
+        print(f"| {d} | {best['error']:.2f} | {', '.join(f'{k}={best[k]}' for k in FACTORS)} | {worst['error']:.2f} |")
+    print(f"\nrecipe: {flags}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Pack study 3's sweep folders for the trip back from a GPU box (at most 8 files of 16 MiB).
+
+    python scripts/study3_pack.py SWEEPS_DIR OUT_DIR
+
+Writes OUT_DIR/study3_runs.tar.gz (every run's config.json, metrics.json, final.json, stn.png
+and logs, no checkpoints) and, for every finished run, its weights and config as ``model.pt``
+(what ``evaluate.py`` reads) in OUT_DIR/models-<dataset>.tar. Unfinished runs come back
+without weights: they restart on the machine that continues the sweep.
+"""
+from __future__ import annotations
+
+import io
+import json
+import sys
+import tarfile
+from pathlib import Path
+
+import torch
+
+KEEP = ("config.json", "metrics.json", "final.json", "stn.png")
+WEIGHTS_OF = ("study3", "study3_coordconv")  # the recipe search's models are not kept
+
+
+def slim(ckpt: Path) -> bytes:
+    sd = torch.load(ckpt, map_location="cpu", weights_only=True)
+    buf = io.BytesIO()
+    torch.save({"model": sd["model"], "config": sd["config"], "epoch": sd["epoch"]}, buf)
+    return buf.getvalue()
+
+
+def main(sweeps: Path, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    models: dict[str, tarfile.TarFile] = {}
+    with tarfile.open(out / "study3_runs.tar.gz", "w:gz") as tar:
+        for f in sorted(sweeps.glob("*/*.log")) + sorted(sweeps.glob("*/summary.json")):
+            tar.add(f, arcname=str(f.relative_to(sweeps.parent)))
+        for run in sorted(sweeps.glob("*/runs/*/")):
+            for name in KEEP:
+                if (run / name).exists():
+                    tar.add(run / name, arcname=str((run / name).relative_to(sweeps.parent)))
+            if run.parent.parent.name in WEIGHTS_OF and (run / "final.json").exists() and (run / "checkpoint.pt").exists():
+                cfg = json.loads((run / "config.json").read_text())
+                key = cfg["dataset"]
+                if key not in models:
+                    models[key] = tarfile.open(out / f"models-{key}.tar", "w")
+                blob = slim(run / "checkpoint.pt")
+                info = tarfile.TarInfo(str((run / "model.pt").relative_to(sweeps.parent)))
+                info.size = len(blob)
+                models[key].addfile(info, io.BytesIO(blob))
+    for t in models.values():
+        t.close()
+    for f in sorted(out.iterdir()):
+        print(f"{f.name}: {f.stat().st_size / 2**20:.1f} MiB")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit("usage: python scripts/study3_pack.py SWEEPS_DIR OUT_DIR")
+    main(Path(sys.argv[1]), Path(sys.argv[2]))
