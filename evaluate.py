@@ -1,10 +1,16 @@
-"""Evaluate a saved model on every test set it can take.
+"""Evaluate a saved model on every test set it can take, ours or yours.
 
     python evaluate.py RUN_DIR                 # every test set of the model's image size
     python evaluate.py RUN_DIR --sets mnist,rotated --test-limit 2000
+    python evaluate.py RUN_DIR --sets all --test-file ext=digits.npz --test-file mnist_c/
+    python evaluate.py RUN_A RUN_B --test-file digits.npz --out compare/   # runs side by side
 
-Prints a table and writes RUN_DIR/eval/{eval.json, eval.md, robustness.png}; logs them to the
-run's W&B record (a Table and images) unless --wandb=False. Metrics: README, "Choosing metrics".
+Prints a table and writes RUN_DIR/eval/{eval.json, eval.md, robustness.png} and the per-set
+report RUN_DIR/eval/{sets.md, sets.json, sets.png} (with several runs: the side-by-side report
+in --out); logs them to each run's W&B record (Tables and images) unless --wandb=False.
+--test-file reads .npz/.npy/.pt files, MNIST-C folders and ImageFolders of PNGs
+(common/testfiles.py, docs/robustness.md); every file is checked before anything is written.
+Metrics: README, "Choosing metrics".
 """
 from __future__ import annotations
 
@@ -17,7 +23,8 @@ import torch
 from common import data
 from common.config import Config, str2bool
 from common.errors import UsageError
-from common.evaluation import compatible_sets, evaluate_model, to_markdown, write_report
+from common import testfiles
+from common.evaluation import compatible_sets, evaluate_model, to_markdown, write_report, write_sets_report
 from common.tracking import Tracker
 from common.trainer import build_model, pick_device
 
@@ -42,36 +49,87 @@ def load_model(path: Path, device):
     return model, cfg, sd.get("epoch")
 
 
+def pick_sets(spec: str, size: int) -> list[str]:
+    """Our test sets named by ``--sets`` for a model of input ``size``: a comma list, ``all``
+    (every set that fits: the smaller ones are padded), ``none``, or empty (the model's size)."""
+    if spec.strip() == "none":
+        return []
+    if spec.strip() == "all":
+        return compatible_sets(size, padded=True)
+    sets = [s.strip() for s in spec.split(",") if s.strip()] or compatible_sets(size)
+    fits = ", ".join(compatible_sets(size, padded=True))
+    for s in sets:
+        if s not in data.DATASETS:
+            raise UsageError(f"unknown test set {s!r}; choose from {fits} (or all, none)")
+        if data.image_size(s) > size:
+            raise UsageError(f"test set {s!r} is {data.image_size(s)}px; this model takes {size}px and larger sets are not resized: choose from {fits}")
+    return sets
+
+
+def read_test_files(specs: list[str]) -> tuple[dict[str, data.TestSet], dict[str, str]]:
+    """``[NAME=]PATH`` -> (name -> TestSet, name -> path); every file is read and checked here."""
+    sets, sources = {}, {}
+    for spec in specs:
+        name, path = spec.split("=", 1) if "=" in spec and not Path(spec).exists() else (None, spec)
+        for n, ts in testfiles.read(path, name).items():
+            if n in sets or n in data.DATASETS:
+                raise UsageError(f"two test sets are called {n!r}; name each file with --test-file NAME=PATH")
+            sets[n], sources[n] = ts, str(path)
+    return sets, sources
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    ap.add_argument("run", help="run folder (or checkpoint file)")
-    ap.add_argument("--sets", default="", help="comma-separated test sets (default: every set of the model's image size)")
+    ap.add_argument("run", nargs="+", help="run folder(s) (or checkpoint files)")
+    ap.add_argument("--sets", default="", help="our test sets: comma-separated, 'all' (smaller ones padded), 'none' (default: every set of the model's image size)")
+    ap.add_argument("--test-file", action="append", default=[], metavar="[NAME=]PATH",
+                    help="a test set from a file or folder (.npz, .npy, .pt, MNIST-C, ImageFolder); repeatable")
+    ap.add_argument("--out", default="", help="folder for the side-by-side report of several runs (sets.md, sets.json, sets.png)")
     ap.add_argument("--test-limit", type=int, default=0, help="first N images of each test set (0: all)")
     ap.add_argument("--curves", type=str2bool, nargs="?", const=True, default=True, help="robustness curves and invariance")
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
     ap.add_argument("--wandb", type=str2bool, nargs="?", const=True, default=True, help="log to the run's W&B record")
-    a = ap.parse_args(argv)
+    a = ap.parse_intermixed_args(argv)  # runs may come after the flags
     try:
+        if len(a.run) > 1 and not a.out:
+            raise UsageError(f"{len(a.run)} runs need --out DIR for their side-by-side report")
         device = pick_device(a.device)
-        model, cfg, epoch = load_model(Path(a.run), device)
-        size = data.image_size(cfg.dataset)
-        sets = [s.strip() for s in a.sets.split(",") if s.strip()] or compatible_sets(size)
-        for s in sets:
-            if s not in data.DATASETS:
-                raise UsageError(f"unknown test set {s!r}; choose from {', '.join(compatible_sets(size))}")
-            if data.image_size(s) != size:
-                raise UsageError(f"test set {s!r} is {data.image_size(s)}px; this model takes {size}px: choose from {', '.join(compatible_sets(size))}")
-        report = evaluate_model(model, cfg.to_dict(), device, sets=sets, test_limit=a.test_limit, curves=a.curves)
-        report["epoch"] = epoch
-        run_dir = Path(a.run) if Path(a.run).is_dir() else Path(a.run).parent
-        paths = write_report(report, run_dir / "eval")
+        files, sources = read_test_files(a.test_file)  # every file checked before any work
+        jobs = []
+        for run in a.run:
+            model, cfg, epoch = load_model(Path(run), device)
+            size = data.image_size(cfg.dataset)
+            sets = pick_sets(a.sets, size)
+            for ts in files.values():
+                testfiles.check_fits(ts, size)  # a larger set is refused now, before any work
+            if not sets and not files:
+                raise UsageError("--sets=none and no --test-file: nothing to evaluate")
+            run_dir = Path(run) if Path(run).is_dir() else Path(run).parent
+            jobs.append((run_dir, model, cfg, epoch, sets))
+        labels = [j[0].name for j in jobs]
+        if len(set(labels)) < len(labels):
+            labels = [str(j[0]) for j in jobs]
+        done = {}
+        for label, (run_dir, model, cfg, epoch, sets) in zip(labels, jobs):
+            report = evaluate_model(model, cfg.to_dict(), device, sets=sets, test_limit=a.test_limit, curves=a.curves, files=files)
+            report["epoch"] = epoch
+            for n, src in sources.items():
+                report["sets"][n]["source"] = src
+            paths = write_report(report, run_dir / "eval")
+            paths.update({f"sets_{k}": p for k, p in write_sets_report({label: report}, run_dir / "eval").items()})
+            print(to_markdown(report))
+            print(f"wrote {', '.join(str(p) for p in paths.values())}")
+            done[label] = (report, paths, run_dir, cfg)
+        if len(done) > 1:
+            side = write_sets_report({k: v[0] for k, v in done.items()}, Path(a.out))
+            print((Path(a.out) / "sets.md").read_text())
+            print(f"wrote {', '.join(str(p) for p in side.values())}")
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(to_markdown(report))
-    print(f"wrote {', '.join(str(p) for p in paths.values())}")
     if a.wandb:
-        log_report(report, paths, run_dir, cfg)
+        for report, paths, run_dir, cfg in done.values():
+            log_report(report, paths, run_dir, cfg)
     return 0
 
 
@@ -82,8 +140,11 @@ def log_report(report, paths, run_dir: Path, cfg: Config) -> None:
     tracker.table("eval/test_sets", ["test set", "accuracy", "error", "error_lo", "error_hi", "nll", "ece"], rows)
     if "png" in paths:
         tracker.image("eval/robustness", paths["png"])
+    if "sets_png" in paths:
+        tracker.image("eval/sets", paths["sets_png"])
     if "robustness" in report:
-        tracker.summary({f"eval/{k}": report["robustness"][k] for k in ("rotation_auc", "scale_auc", "invariance")})
+        keys = ("rotation_auc", "scale_auc", "invariance", "translation_auc")
+        tracker.summary({f"eval/{k}": report["robustness"][k] for k in keys if k in report["robustness"]})
     tracker.finish()
 
 

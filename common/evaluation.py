@@ -1,4 +1,11 @@
-"""Evaluate a trained model on every test set it can take, and the robustness metrics."""
+"""Evaluate a trained model on every test set it can take, and the robustness metrics.
+
+Robustness curves apply one nuisance at a time to clean test digits centred on the model's
+canvas (the project's geometry convention, ``common.geometry``): rotation in degrees, scale as a
+factor, and translation as the distance in pixels of the digit's centre from the canvas centre,
+each digit moved in its own fixed random direction. Each curve has an area under it normalised
+by its x-range (``metrics.curve_auc``): 1.0 means right everywhere on the curve.
+"""
 from __future__ import annotations
 
 import json
@@ -8,14 +15,31 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from common import data
 from common import geometry as geo
 from common import metrics as M
+from common import testfiles
 
 ANGLES = list(range(-180, 181, 15))
 SCALES = [round(0.5 + 0.1 * i, 2) for i in range(11)]
 CURVE_DIGITS = 1000  # the first N clean test digits, for curves and invariance
+SHIFT_STEPS = 12  # the translation curve: 13 distances from 0 to half the canvas side
+
+
+def translations(size: int) -> list[float]:
+    """Distances (pixels) of the translation curve on a ``size`` canvas: 0 to ``size / 2``, where
+    the digit's centre reaches the canvas edge, far past any training range."""
+    return [round(size / 2 * i / SHIFT_STEPS, 3) for i in range(SHIFT_STEPS + 1)]
+
+
+def training_shift(dataset: str) -> float:
+    """How far (pixels, per axis) the training distortion of ``dataset`` moves a digit of scale 1
+    from the canvas centre: the end of the training range on the translation curve."""
+    if dataset in ("rts", "cluttered"):  # both keep the digit's 28-pixel box on the canvas
+        return (data.image_size(dataset) - 28) / 2
+    return 0.0
 
 
 @torch.no_grad()
@@ -29,13 +53,15 @@ def logits_of(model, images: torch.Tensor, batch_size: int, device) -> torch.Ten
     return torch.cat(out)
 
 
-def place(digits: torch.Tensor, size: int, degrees: float = 0.0, scale: float = 1.0) -> torch.Tensor:
+def place(digits: torch.Tensor, size: int, degrees: float = 0.0, scale: float = 1.0, shift: torch.Tensor | None = None) -> torch.Tensor:
     """Clean 28x28 digits (uint8 (N, 28, 28)) rotated/scaled about their centre, centred on a
-    ``size`` canvas, float (N, 1, size, size)."""
+    ``size`` canvas (or moved from its centre by ``shift``, ``(N, 2)`` pixels, x right and y
+    down), float (N, 1, size, size)."""
     x = digits.float().div(255).unsqueeze(1)
     n = x.shape[0]
     a = torch.full((n,), float(degrees))
-    m = geo.similarity_pixels(torch.deg2rad(a), torch.full((n,), float(scale)), torch.zeros(n), torch.zeros(n), 28, size)
+    tx, ty = shift.unbind(1) if shift is not None else (torch.zeros(n), torch.zeros(n))
+    m = geo.similarity_pixels(torch.deg2rad(a), torch.full((n,), float(scale)), tx, ty, 28, size)
     return geo.sample(x, geo.matrix_grid(m, size, size, affine=True))
 
 
@@ -47,12 +73,17 @@ def test_set_metrics(model, ts: data.TestSet, batch_size: int, device) -> dict:
 
 
 def robustness(model, digits: torch.Tensor, labels: torch.Tensor, size: int, batch_size: int, device) -> dict:
-    def acc(deg, sc):
-        lg = logits_of(model, place(digits, size, deg, sc), batch_size, device)
+    def acc(deg, sc, shift=None):
+        lg = logits_of(model, place(digits, size, deg, sc, shift), batch_size, device)
         return (lg.argmax(1) == labels).double().mean().item()
 
     rot = [acc(a, 1.0) for a in ANGLES]
     scl = [acc(0.0, s) for s in SCALES]
+    # translation: each digit moves along its own direction, drawn once (seeded)
+    heading = torch.rand(digits.shape[0], generator=torch.Generator().manual_seed(1)) * (2 * torch.pi)
+    unit = torch.stack([heading.cos(), heading.sin()], 1)
+    dists = translations(size)
+    shf = [acc(0.0, 1.0, d * unit) for d in dists]
     # invariance: 8 copies per digit, rotations in +-45 degrees and scales 0.8..1.2
     gen = torch.Generator().manual_seed(0)
     preds = []
@@ -64,6 +95,7 @@ def robustness(model, digits: torch.Tensor, labels: torch.Tensor, size: int, bat
         "rotation_curve": {"degrees": ANGLES, "accuracy": rot}, "rotation_auc": M.curve_auc(ANGLES, rot),
         "scale_curve": {"scale": SCALES, "accuracy": scl}, "scale_auc": M.curve_auc(SCALES, scl),
         "invariance": M.agreement(torch.stack(preds, 1)),
+        "translation_curve": {"pixels": dists, "accuracy": shf}, "translation_auc": M.curve_auc(dists, shf),
     }
 
 
@@ -143,21 +175,38 @@ def throughput(model, shape, device, batch: int = 128, steps: int = 5) -> dict:
     return {"train_images_per_s": train, "inference_images_per_s": infer}
 
 
-def compatible_sets(size: int) -> list[str]:
-    return [n for n in data.DATASETS if data.image_size(n) == size]
+def compatible_sets(size: int, *, padded: bool = False) -> list[str]:
+    """Our test sets of image size ``size`` (with ``padded``: also the smaller ones, which
+    evaluation pads onto the canvas)."""
+    return [n for n in data.DATASETS if data.image_size(n) == size or (padded and data.image_size(n) < size)]
 
 
-def evaluate_model(model, cfg, device, *, sets: list[str], batch_size: int = 1000, test_limit: int = 0, curves: bool = True) -> dict:
+def evaluate_model(model, cfg, device, *, sets: list[str], batch_size: int = 1000, test_limit: int = 0, curves: bool = True,
+                   files: dict[str, data.TestSet] | None = None) -> dict:
+    """Every metric of ``model`` (config dict ``cfg``) on our test sets ``sets`` and the external
+    sets ``files`` (name -> TestSet, read by ``common.testfiles``). A set smaller than the model's
+    input is padded onto its canvas (``testfiles.pad_to``; its row says ``padded_from``, and it
+    has no transform recovery); a larger one raises UsageError. MNIST is read only when ``sets``
+    or ``curves`` need it."""
     root, cache = data.resolve_data_root(cfg.get("data_root")), data.resolve_cache_dir(cfg.get("cache_dir"))
     size = data.image_size(cfg["dataset"])
-    clean_x, clean_y = data.load_mnist(root, train=False)
+    for ts in (files or {}).values():
+        testfiles.check_fits(ts, size)  # refuses before any work
+    clean_x, clean_y = data.load_mnist(root, train=False) if sets or curves else (None, None)
     report = {"variant": cfg["variant"], "dataset": cfg["dataset"], "coordconv": cfg["coordconv"], "sets": {}}
-    for name in sets:
-        ts = data.load_test_set(name, root, cache, quiet=True).head(test_limit)
+    jobs = [(n, None) for n in sets] + list((files or {}).items())
+    for name, ext in tqdm(jobs, desc="test sets", unit="set", disable=len(jobs) < 4 or None, leave=False):
+        ts = ext if ext is not None else data.load_test_set(name, root, cache, quiet=True)
+        native = ts.images.shape[-1]
+        ts = testfiles.pad_to(ts.head(test_limit), size)
         row = test_set_metrics(model, ts, batch_size, device)
-        rec = recovery(model, ts, clean_x, batch_size, device) if name != "mnist" else None
+        rec = recovery(model, ts, clean_x, batch_size, device) if ext is None and name != "mnist" else None
         if rec:
             row["recovery"] = rec
+        if native != size:
+            row["padded_from"] = native
+        if ext is not None:
+            row["external"] = True
         report["sets"][name] = row
     if curves:
         k = min(CURVE_DIGITS, test_limit or CURVE_DIGITS)
@@ -178,10 +227,13 @@ def to_markdown(report: dict) -> str:
         rec = r.get("recovery") or {}
         pix = f"{rec['pixel_mse']:.4f} ({rec['pixel_mse_identity']:.4f})" if rec else "–"
         mat = f"{rec['matrix_error']:.3f} ({rec['matrix_error_identity']:.3f})" if "matrix_error" in rec else "–"
-        lines.append(f"| {name} | {r['correct']}/{r['n']} | {100 * r['error']:.2f} ({100 * lo:.2f}–{100 * hi:.2f}) | {r['nll']:.4f} | {r['ece']:.4f} | {pix} | {mat} |")
+        tag = f" (padded {r['padded_from']}→{report_size(report)})" if "padded_from" in r else ""
+        lines.append(f"| {name}{tag} | {r['correct']}/{r['n']} | {100 * r['error']:.2f} ({100 * lo:.2f}–{100 * hi:.2f}) | {r['nll']:.4f} | {r['ece']:.4f} | {pix} | {mat} |")
     if "robustness" in report:
         rb = report["robustness"]
         lines += ["", f"rotation AUC {rb['rotation_auc']:.4f} · scale AUC {rb['scale_auc']:.4f} · invariance {rb['invariance']:.4f}"]
+        if "translation_auc" in rb:
+            lines.append(f"translation AUC {rb['translation_auc']:.4f} (0–{rb['translation_curve']['pixels'][-1]:g} px from the centre)")
     c = report["cost"]
     lines += ["", f"cost: {c['params']:,} parameters · {c['flops_per_image'] / 1e6:.2f} MFLOP/image (forward) · "
               f"train {c['train_images_per_s']:.0f} img/s · inference {c['inference_images_per_s']:.0f} img/s"]
@@ -197,14 +249,29 @@ def plot_curves(report: dict, path: Path) -> Path | None:
     import matplotlib.pyplot as plt
 
     rb = report["robustness"]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+    shift = "translation_curve" in rb
+    fig, (a, b, *c) = plt.subplots(1, 3 if shift else 2, figsize=(15 if shift else 10, 3.6))
     a.plot(rb["rotation_curve"]["degrees"], rb["rotation_curve"]["accuracy"], marker="o", ms=3)
     a.set(xlabel="rotation of the test digit (degrees)", ylabel="accuracy", ylim=(0, 1.02), title=f"rotation (AUC {rb['rotation_auc']:.3f})")
     b.plot(rb["scale_curve"]["scale"], rb["scale_curve"]["accuracy"], marker="o", ms=3)
     b.set(xlabel="scale of the test digit", ylim=(0, 1.02), title=f"scale (AUC {rb['scale_auc']:.3f})")
-    for ax in (a, b):
+    if shift:
+        tc, edge = rb["translation_curve"], training_shift(report["dataset"])
+        c[0].plot(tc["pixels"], tc["accuracy"], marker="o", ms=3)
+        if edge:
+            c[0].axvline(edge, color="grey", ls="--", lw=1, label=f"training: ≤{edge:g} px per axis (scale 1)")
+            c[0].legend(loc="lower left", fontsize=8)
+        c[0].set(xlabel="distance of the digit from the canvas centre (pixels)", ylim=(0, 1.02), title=f"translation (AUC {rb['translation_auc']:.3f})")
+    for ax in (a, b, *c):
         ax.grid(alpha=0.3)
     fig.suptitle(f"{report['variant']}{' + CoordConv' if report['coordconv'] else ''} trained on {report['dataset']}")
+    return _save_figure(fig, path)
+
+
+def _save_figure(fig, path: Path) -> Path:
+    """Save atomically (a reader never sees half a PNG) and close."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.png")
     fig.savefig(tmp, dpi=100)
@@ -213,13 +280,77 @@ def plot_curves(report: dict, path: Path) -> Path | None:
     return path
 
 
+def report_size(report: dict) -> int:
+    return data.image_size(report["dataset"])
+
+
+def sets_table(reports: dict[str, dict]) -> str:
+    """Markdown: one row per test set, one column per run (label -> report): accuracy % and NLL."""
+    names = list(dict.fromkeys(n for r in reports.values() for n in r["sets"]))
+    lines = ["| test set | " + " | ".join(f"{k}: accuracy % (NLL)" for k in reports) + " |", "|---|" + "---|" * len(reports)]
+    for n in names:
+        cells = []
+        for r in reports.values():
+            row = r["sets"].get(n)
+            cells.append(f"{100 * row['accuracy']:.2f} ({row['nll']:.3f})" if row else "–")
+        size = max(r["sets"][n].get("padded_from", 0) for r in reports.values() if n in r["sets"])
+        tags = (["external"] if any(r["sets"].get(n, {}).get("external") for r in reports.values()) else []) + ([f"padded from {size}px"] if size else [])
+        lines.append(f"| {n}{' (' + ', '.join(tags) + ')' if tags else ''} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_sets(reports: dict[str, dict], path: Path) -> Path:
+    """One figure: accuracy (top) and NLL (bottom) on every test set, the runs side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    names = list(dict.fromkeys(n for r in reports.values() for n in r["sets"]))
+    fig, (a, b) = plt.subplots(2, 1, figsize=(max(6.0, 0.9 * len(names) * max(1, len(reports)) ** 0.5 + 2), 6.4), sharex=True)
+    width = 0.8 / len(reports)
+    pos = np.arange(len(names))
+    for i, (label, r) in enumerate(reports.items()):
+        acc = [100 * r["sets"][n]["accuracy"] if n in r["sets"] else np.nan for n in names]
+        nll = [r["sets"][n]["nll"] if n in r["sets"] else np.nan for n in names]
+        x = pos - 0.4 + width * (i + 0.5)
+        a.bar(x, acc, width, label=label)
+        b.bar(x, nll, width, label=label)
+    lo = min((100 * s["accuracy"] for r in reports.values() for s in r["sets"].values()), default=0)
+    a.set(ylabel="accuracy (%)", ylim=(max(0.0, lo - 5), 100))
+    b.set(ylabel="NLL (lower is better)")
+    b.set_xticks(pos, names, rotation=30 if len(names) > 4 else 0, ha="right" if len(names) > 4 else "center")
+    for ax in (a, b):
+        ax.grid(axis="y", alpha=0.3)
+    a.legend(fontsize=8, loc="lower left")
+    a.set_title("accuracy and NLL per test set")
+    return _save_figure(fig, path)
+
+
+def write_sets_report(reports: dict[str, dict], out_dir: Path) -> dict[str, Path]:
+    """``sets.md`` (:func:`sets_table`), ``sets.json`` (label -> name -> accuracy, nll, n) and
+    ``sets.png`` (:func:`plot_sets`) in ``out_dir``, each written atomically."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"md": out_dir / "sets.md", "json": out_dir / "sets.json", "png": out_dir / "sets.png"}
+    summary = {k: {n: {f: s[f] for f in ("accuracy", "error", "nll", "ece", "n")} for n, s in r["sets"].items()} for k, r in reports.items()}
+    for key, text in (("md", sets_table(reports)), ("json", json.dumps(summary, indent=2))):
+        _write_text(paths[key], text)
+    plot_sets(reports, paths["png"])
+    return paths
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def write_report(report: dict, out_dir: Path) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": out_dir / "eval.json", "md": out_dir / "eval.md", "png": out_dir / "robustness.png"}
     for key, text in (("json", json.dumps(report, indent=2)), ("md", to_markdown(report))):
-        tmp = paths[key].with_name(f".{paths[key].name}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, paths[key])
+        _write_text(paths[key], text)
     if plot_curves(report, paths["png"]) is None:
         paths.pop("png")
     return paths

@@ -1,0 +1,267 @@
+"""Test sets from files (common/testfiles.py) and evaluate.py --test-file: every format, every bad
+input, padding, export round trip, the side-by-side report and the translation curve. Every file
+is written here; no MNIST is needed (evaluate.py runs with --sets=none --curves=False)."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import evaluate
+from common import evaluation, testfiles
+from common.config import Config
+from common import data
+from common.errors import UsageError
+from common.trainer import build_model
+
+N, S = 12, 28
+
+
+def digits(n=N, size=S, seed=0):
+    """uint8 (n, size, size) images with a bright block somewhere in the middle, labels 0..9."""
+    g = np.random.default_rng(seed)
+    x = np.zeros((n, size, size), np.uint8)
+    x[:, size // 2 - 3 : size // 2 + 3, size // 2 - 2 : size // 2 + 2] = g.integers(1, 256, (n, 6, 4))
+    return x, np.arange(n, dtype=np.int64) % 10
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """An untrained affine model on 28x28 inputs, saved the way train.py saves one."""
+    d = tmp_path_factory.mktemp("run") / "tiny"
+    d.mkdir()
+    cfg = Config(variant="affine", dataset="mnist", wandb=False)
+    torch.manual_seed(0)
+    torch.save({"model": build_model(cfg).state_dict(), "config": cfg.to_dict(), "epoch": 0}, d / "checkpoint.pt")
+    return d
+
+
+def run_eval(run, *args, capsys):
+    rc = evaluate.main([str(run), "--wandb=False", "--sets=none", "--curves=False", *map(str, args)])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+# --------------------------------------------------------------------------- formats
+def test_npz_images_labels_uint8(tmp_path):
+    x, y = digits()
+    np.savez(tmp_path / "a.npz", images=x, labels=y)
+    (name, ts), = testfiles.read(tmp_path / "a.npz").items()
+    assert name == "a" and ts.images.shape == (N, 1, S, S) and ts.images.dtype == torch.uint8
+    assert torch.equal(ts.images[:, 0], torch.from_numpy(x)) and torch.equal(ts.labels, torch.from_numpy(y))
+
+
+def test_npz_x_test_y_test_float_channels_first(tmp_path):
+    x, y = digits()
+    np.savez(tmp_path / "b.npz", x_test=(x / 255.0)[:, None].astype(np.float32), y_test=y.astype(np.int32))
+    ts = testfiles.read(tmp_path / "b.npz", "mine")["mine"]
+    assert ts.images.dtype == torch.float32 and ts.images.shape == (N, 1, S, S) and ts.labels.dtype == torch.int64
+    assert torch.allclose(ts.images[:, 0] * 255, torch.from_numpy(x).float(), atol=1e-3)
+
+
+def test_npy_pair_by_either_file_or_folder(tmp_path):
+    x, y = digits()
+    np.save(tmp_path / "test_images.npy", x[..., None])  # MNIST-C stores (N, H, W, 1)
+    np.save(tmp_path / "test_labels.npy", y)
+    for p in (tmp_path / "test_images.npy", tmp_path / "test_labels.npy", tmp_path):
+        (name, ts), = testfiles.read(p).items()
+        assert name == tmp_path.name and torch.equal(ts.images[:, 0], torch.from_numpy(x)) and torch.equal(ts.labels, torch.from_numpy(y))
+
+
+@pytest.mark.parametrize("as_tuple", [False, True])
+def test_pt_dict_or_pair(tmp_path, as_tuple):
+    x, y = digits()
+    obj = (torch.from_numpy(x), torch.from_numpy(y)) if as_tuple else {"images": torch.from_numpy(x), "labels": torch.from_numpy(y)}
+    torch.save(obj, tmp_path / "c.pt")
+    ts = testfiles.read(tmp_path / "c.pt")["c"]
+    assert torch.equal(ts.images[:, 0], torch.from_numpy(x)) and torch.equal(ts.labels, torch.from_numpy(y))
+
+
+def test_mnist_c_layout_is_a_group(tmp_path):
+    root = tmp_path / "mnist_c"
+    for k, c in enumerate(["fog", "shot_noise", "identity"]):
+        x, y = digits(seed=k)
+        (root / c).mkdir(parents=True)
+        np.save(root / c / "test_images.npy", x[..., None])
+        np.save(root / c / "test_labels.npy", y)
+        np.save(root / c / "train_images.npy", x[..., None])  # MNIST-C also ships these: ignored
+    sets = testfiles.read(root)
+    assert list(sets) == ["mnist_c/fog", "mnist_c/identity", "mnist_c/shot_noise"]
+    assert torch.equal(sets["mnist_c/fog"].images[:, 0], torch.from_numpy(digits(seed=0)[0]))
+
+
+def test_image_folder_of_pngs_labels_by_folder_name(tmp_path):
+    from torchvision.io import write_png
+
+    x, _ = digits(4)
+    for i, cls in enumerate(["3", "3", "7", "9"]):
+        (tmp_path / "pngs" / cls).mkdir(parents=True, exist_ok=True)
+        write_png(torch.from_numpy(x[i])[None], str(tmp_path / "pngs" / cls / f"{i}.png"))
+    ts = testfiles.read(tmp_path / "pngs")["pngs"]
+    assert ts.labels.tolist() == [3, 3, 7, 9]  # the digit in the folder name, not ImageFolder's class index
+    assert torch.equal(ts.images[:, 0], torch.from_numpy(x))
+
+
+def test_smaller_set_is_padded_centred_with_background_zero():
+    x = torch.arange(1, 1 + 2 * 4 * 6, dtype=torch.uint8).reshape(2, 1, 4, 6)
+    ts = testfiles.pad_to(data.TestSet("s", x, torch.tensor([1, 2]), {"matrix": torch.eye(3).expand(2, 3, 3)}), 9)
+    assert ts.images.shape == (2, 1, 9, 9) and ts.gt == {}
+    assert torch.equal(ts.images[:, :, 2:6, 1:7], x)  # (9 - 4) // 2 = 2 rows above, (9 - 6) // 2 = 1 column left
+    assert ts.images.sum() == x.sum()  # nothing else is ink: padding is background
+    with pytest.raises(UsageError, match="not resized"):
+        testfiles.pad_to(ts, 8)
+
+
+def test_export_round_trip_keeps_images_labels_and_ground_truth(tmp_path):
+    x, y = digits()
+    gt = {"matrix": torch.randn(N, 3, 3), "tps": torch.randn(N, 16, 2)}
+    ts = data.TestSet("rts", torch.from_numpy(x)[:, None], torch.from_numpy(y), gt)
+    path = testfiles.export(ts, tmp_path / "out" / "rts.npz", "# how it was made")
+    z = np.load(path)
+    assert str(z["readme"]).startswith("# how it was made") and "sha256" in str(z["readme"])
+    assert (tmp_path / "out" / "rts.npz.md").read_text() == str(z["readme"])
+    assert np.array_equal(z["matrix"], gt["matrix"].numpy()) and np.array_equal(z["tps"], gt["tps"].numpy())
+    back = testfiles.read(path)["rts"]
+    assert torch.equal(back.images, ts.images) and torch.equal(back.labels, ts.labels)
+
+
+# --------------------------------------------------------------------------- bad inputs
+def _write_bad(tmp_path, kind):
+    x, y = digits()
+    p = tmp_path / f"{kind}.npz"
+    if kind == "wrong_shape":
+        np.savez(p, images=np.repeat(x[:, None], 3, axis=1), labels=y)  # RGB
+    elif kind == "labels_out_of_range":
+        np.savez(p, images=x, labels=y + 1)  # 10 appears
+    elif kind == "negative_labels":
+        np.savez(p, images=x, labels=y - 1)
+    elif kind == "float_above_1":
+        np.savez(p, images=x.astype(np.float32), labels=y)  # 0..255 stored as float
+    elif kind == "counts_differ":
+        np.savez(p, images=x, labels=y[:-1])
+    elif kind == "unreadable":
+        p.write_bytes(b"PK\x03\x04 this is not a zip archive")
+    elif kind == "missing_keys":
+        np.savez(p, pictures=x, targets=y)
+    elif kind == "larger_than_input":
+        np.savez(p, images=digits(size=S + 2)[0], labels=y)
+    elif kind == "missing_file":
+        p = tmp_path / "nowhere.npz"
+    elif kind == "lonely_npy":
+        p = tmp_path / "test_images.npy"
+        np.save(p, x)
+    elif kind == "int_images":
+        np.savez(p, images=x.astype(np.int64), labels=y)
+    return p
+
+
+BAD = {
+    "wrong_shape": "shape (12, 3, 28, 28)", "labels_out_of_range": "labels span 1..10", "negative_labels": "labels span -1..8",
+    "float_above_1": "must lie in [0, 1]", "counts_differ": "12 images but 11 labels", "unreadable": "cannot read",
+    "missing_keys": "expected arrays named images and labels", "larger_than_input": "30x30 but the model takes 28x28",
+    "missing_file": "no test file", "lonely_npy": "no labels file", "int_images": "torch.int64",
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD))
+def test_bad_file_is_one_line_exit_2_and_nothing_written_changes(tmp_path, run_dir, kind, capsys):
+    ev = run_dir / "eval"
+    ev.mkdir(exist_ok=True)
+    (ev / "eval.json").write_text('{"earlier": true}')
+    before = {p.name: p.read_bytes() for p in ev.iterdir()}
+    rc, out, err = run_eval(run_dir, "--test-file", _write_bad(tmp_path, kind), capsys=capsys)
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and err.startswith("error: ")
+    assert BAD[kind] in err, err
+    assert {p.name: p.read_bytes() for p in ev.iterdir()} == before
+
+
+def test_a_bad_file_after_a_good_one_stops_before_any_work(tmp_path, run_dir, capsys):
+    x, y = digits()
+    np.savez(tmp_path / "good.npz", images=x, labels=y)
+    rc, out, err = run_eval(run_dir, "--test-file", tmp_path / "good.npz", "--test-file", _write_bad(tmp_path, "counts_differ"), capsys=capsys)
+    assert rc == 2 and out == "" and "counts_differ.npz" in err
+
+
+def test_bad_class_folder_names_and_mixed_sizes(tmp_path):
+    from torchvision.io import write_png
+
+    (tmp_path / "f" / "seven").mkdir(parents=True)
+    write_png(torch.zeros(1, 4, 4, dtype=torch.uint8), str(tmp_path / "f" / "seven" / "a.png"))
+    with pytest.raises(UsageError, match="named 0..9"):
+        testfiles.read(tmp_path / "f")
+    (tmp_path / "g" / "1").mkdir(parents=True)
+    write_png(torch.zeros(1, 4, 4, dtype=torch.uint8), str(tmp_path / "g" / "1" / "a.png"))
+    write_png(torch.zeros(1, 5, 4, dtype=torch.uint8), str(tmp_path / "g" / "1" / "b.png"))
+    with pytest.raises(UsageError, match="differ in size"):
+        testfiles.read(tmp_path / "g")
+
+
+def test_two_sets_with_one_name_are_refused(tmp_path, run_dir, capsys):
+    x, y = digits()
+    np.savez(tmp_path / "a.npz", images=x, labels=y)
+    rc, _, err = run_eval(run_dir, "--test-file", tmp_path / "a.npz", "--test-file", f"a={tmp_path / 'a.npz'}", capsys=capsys)
+    assert rc == 2 and "NAME=PATH" in err
+
+
+# --------------------------------------------------------------------------- evaluate.py end to end
+def test_evaluate_on_files_writes_table_figure_and_report(tmp_path, run_dir, capsys):
+    x, y = digits()
+    np.savez(tmp_path / "full.npz", images=x, labels=y)
+    np.savez(tmp_path / "small.npz", images=x[:, 4:24, 4:24], labels=y)  # 20x20: padded to 28
+    rc, out, err = run_eval(run_dir, "--test-file", f"ext={tmp_path / 'full.npz'}", "--test-file", tmp_path / "small.npz", capsys=capsys)
+    assert rc == 0, err
+    rep = json.loads((run_dir / "eval" / "eval.json").read_text())
+    assert set(rep["sets"]) == {"ext", "small"} and rep["sets"]["ext"]["n"] == N and rep["sets"]["ext"]["external"]
+    assert rep["sets"]["small"]["padded_from"] == 20 and "padded_from" not in rep["sets"]["ext"]
+    # the same digits, the small ones cut and padded back: the same pixels, so the same predictions
+    assert rep["sets"]["small"]["correct"] == rep["sets"]["ext"]["correct"]
+    assert "| ext |" in out and "| small (padded 20→28) |" in out
+    table = (run_dir / "eval" / "sets.md").read_text()
+    assert "| ext (external) |" in table and "padded from 20px" in table
+    assert (run_dir / "eval" / "sets.png").stat().st_size > 1000
+
+
+def test_several_runs_side_by_side_need_out_and_write_one_report(tmp_path, run_dir, capsys):
+    x, y = digits()
+    np.savez(tmp_path / "d.npz", images=x, labels=y)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "checkpoint.pt").write_bytes((run_dir / "checkpoint.pt").read_bytes())
+    rc, _, err = run_eval(run_dir, other, "--test-file", tmp_path / "d.npz", capsys=capsys)
+    assert rc == 2 and "--out" in err
+    rc, out, err = run_eval(run_dir, other, "--test-file", tmp_path / "d.npz", "--out", tmp_path / "cmp", capsys=capsys)
+    assert rc == 0, err
+    side = json.loads((tmp_path / "cmp" / "sets.json").read_text())
+    assert list(side) == ["tiny", "other"] and side["tiny"]["d"] == side["other"]["d"]  # same weights, same numbers
+    assert "| d (external) |" in (tmp_path / "cmp" / "sets.md").read_text() and (tmp_path / "cmp" / "sets.png").exists()
+
+
+# --------------------------------------------------------------------------- translation curve
+class CentreDetector(torch.nn.Module):
+    """Class 0 when the centre pixel of the canvas holds ink, else class 1: right exactly while
+    a one-pixel digit has not moved."""
+
+    def forward(self, x):
+        c = x.shape[-1] // 2
+        hit = (x[:, 0, c, c] > 0.5).float()
+        return torch.stack([hit, 1 - hit], 1) * 10
+
+
+def test_translation_curve_moves_the_digit_by_the_stated_pixels():
+    one = torch.zeros(1, 28, 28, dtype=torch.uint8)
+    one[0, 14, 14] = 255  # one bright pixel
+    shifted = evaluation.place(one, 30, shift=torch.tensor([[3.0, -2.0]]))  # 30 canvas: centred = 1 px right and down
+    ys, xs = torch.nonzero(shifted[0, 0] > 0.99, as_tuple=True)
+    assert (ys.tolist(), xs.tolist()) == ([14 + 1 - 2], [14 + 1 + 3])  # x right, y down
+    assert shifted.sum() == pytest.approx(1.0, abs=1e-4)  # moved, not smeared
+
+
+def test_translation_curve_and_auc_in_the_report():
+    one = torch.zeros(4, 28, 28, dtype=torch.uint8)
+    one[:, 13:15, 13:15] = 255  # a 2x2 blob around the digit's centre
+    rb = evaluation.robustness(CentreDetector(), one, torch.zeros(4, dtype=torch.long), 29, 100, torch.device("cpu"))
+    px, acc = rb["translation_curve"]["pixels"], rb["translation_curve"]["accuracy"]
+    assert px[0] == 0 and px[-1] == pytest.approx(14.5) and len(px) == evaluation.SHIFT_STEPS + 1
+    assert acc[0] == 1.0 and acc[-1] == 0.0 and all(a >= b for a, b in zip(acc, acc[1:]))  # lost once moved away
+    assert rb["translation_auc"] == pytest.approx(evaluation.M.curve_auc(px, acc))
+    assert {"rotation_auc", "scale_auc", "invariance"} <= set(rb)  # the existing keys stay
