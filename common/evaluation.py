@@ -241,30 +241,44 @@ def to_markdown(report: dict) -> str:
 
 
 def plot_curves(report: dict, path: Path) -> Path | None:
+    """``robustness.png``: the rotation, scale and translation curves of one run (None without curves)."""
     if "robustness" not in report:
         return None
+    title = f"{report['variant']}{' + CoordConv' if report['coordconv'] else ''} trained on {report['dataset']}"
+    return plot_curves_of({title: report}, path, title=title)
+
+
+def plot_curves_of(reports: dict[str, dict], path: Path, *, title: str = "") -> Path:
+    """The robustness curves of several runs (label -> report with ``robustness``) on shared
+    axes, one panel per nuisance; AUCs in the panel titles (one run) or the legend (several)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rb = report["robustness"]
-    shift = "translation_curve" in rb
+    rbs = {k: r["robustness"] for k, r in reports.items()}
+    shift = all("translation_curve" in rb for rb in rbs.values())
     fig, (a, b, *c) = plt.subplots(1, 3 if shift else 2, figsize=(15 if shift else 10, 3.6))
-    a.plot(rb["rotation_curve"]["degrees"], rb["rotation_curve"]["accuracy"], marker="o", ms=3)
-    a.set(xlabel="rotation of the test digit (degrees)", ylabel="accuracy", ylim=(0, 1.02), title=f"rotation (AUC {rb['rotation_auc']:.3f})")
-    b.plot(rb["scale_curve"]["scale"], rb["scale_curve"]["accuracy"], marker="o", ms=3)
-    b.set(xlabel="scale of the test digit", ylim=(0, 1.02), title=f"scale (AUC {rb['scale_auc']:.3f})")
+    panels = [(a, "rotation", "degrees", "rotation of the test digit (degrees)"), (b, "scale", "scale", "scale of the test digit")]
     if shift:
-        tc, edge = rb["translation_curve"], training_shift(report["dataset"])
-        c[0].plot(tc["pixels"], tc["accuracy"], marker="o", ms=3)
-        if edge:
-            c[0].axvline(edge, color="grey", ls="--", lw=1, label=f"training: ≤{edge:g} px per axis (scale 1)")
-            c[0].legend(loc="lower left", fontsize=8)
-        c[0].set(xlabel="distance of the digit from the canvas centre (pixels)", ylim=(0, 1.02), title=f"translation (AUC {rb['translation_auc']:.3f})")
-    for ax in (a, b, *c):
+        panels.append((c[0], "translation", "pixels", "distance of the digit from the canvas centre (pixels)"))
+    one = len(rbs) == 1
+    for ax, key, x, xlabel in panels:
+        for label, rb in rbs.items():
+            auc = rb[f"{key}_auc"]
+            ax.plot(rb[f"{key}_curve"][x], rb[f"{key}_curve"]["accuracy"], marker="o", ms=3, label=None if one else f"{label} (AUC {auc:.3f})")
+        ax.set(xlabel=xlabel, ylim=(0, 1.02), title=f"{key} (AUC {auc:.3f})" if one else key)
         ax.grid(alpha=0.3)
-    fig.suptitle(f"{report['variant']}{' + CoordConv' if report['coordconv'] else ''} trained on {report['dataset']}")
+    a.set_ylabel("accuracy")
+    if shift:
+        edges = {training_shift(r["dataset"]) for r in reports.values()} - {0.0}
+        for edge in sorted(edges):
+            c[0].axvline(edge, color="grey", ls="--", lw=1, label=f"training: ≤{edge:g} px per axis (scale 1)")
+    for ax, *_ in panels:
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="lower left", fontsize=8)
+    if title:
+        fig.suptitle(title)
     return _save_figure(fig, path)
 
 
@@ -300,7 +314,8 @@ def sets_table(reports: dict[str, dict]) -> str:
 
 
 def plot_sets(reports: dict[str, dict], path: Path) -> Path:
-    """One figure: accuracy (top) and NLL (bottom) on every test set, the runs side by side."""
+    """One figure: accuracy (top) and NLL (bottom) on every test set, the runs side by side as
+    points (the accuracy axis does not start at 0, so bars would exaggerate the gaps)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -309,34 +324,36 @@ def plot_sets(reports: dict[str, dict], path: Path) -> Path:
 
     names = list(dict.fromkeys(n for r in reports.values() for n in r["sets"]))
     fig, (a, b) = plt.subplots(2, 1, figsize=(max(6.0, 0.9 * len(names) * max(1, len(reports)) ** 0.5 + 2), 6.4), sharex=True)
-    width = 0.8 / len(reports)
+    width = 0.6 / len(reports)
     pos = np.arange(len(names))
     for i, (label, r) in enumerate(reports.items()):
         acc = [100 * r["sets"][n]["accuracy"] if n in r["sets"] else np.nan for n in names]
         nll = [r["sets"][n]["nll"] if n in r["sets"] else np.nan for n in names]
-        x = pos - 0.4 + width * (i + 0.5)
-        a.bar(x, acc, width, label=label)
-        b.bar(x, nll, width, label=label)
-    lo = min((100 * s["accuracy"] for r in reports.values() for s in r["sets"].values()), default=0)
-    a.set(ylabel="accuracy (%)", ylim=(max(0.0, lo - 5), 100))
-    b.set(ylabel="NLL (lower is better)")
+        x = pos - 0.3 + width * (i + 0.5)
+        a.plot(x, acc, "o", ms=7, label=label)
+        b.plot(x, nll, "o", ms=7, label=label)
+    a.set(ylabel="accuracy (%)")
+    b.set(ylabel="NLL (lower is better)", ylim=(0, None))
     b.set_xticks(pos, names, rotation=30 if len(names) > 4 else 0, ha="right" if len(names) > 4 else "center")
     for ax in (a, b):
-        ax.grid(axis="y", alpha=0.3)
-    a.legend(fontsize=8, loc="lower left")
+        ax.grid(alpha=0.3)
+    a.legend(fontsize=8, loc="best")
     a.set_title("accuracy and NLL per test set")
     return _save_figure(fig, path)
 
 
 def write_sets_report(reports: dict[str, dict], out_dir: Path) -> dict[str, Path]:
     """``sets.md`` (:func:`sets_table`), ``sets.json`` (label -> name -> accuracy, nll, n) and
-    ``sets.png`` (:func:`plot_sets`) in ``out_dir``, each written atomically."""
+    ``sets.png`` (:func:`plot_sets`) in ``out_dir``, each written atomically; for several runs
+    with robustness curves also ``curves.png`` (:func:`plot_curves_of`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"md": out_dir / "sets.md", "json": out_dir / "sets.json", "png": out_dir / "sets.png"}
     summary = {k: {n: {f: s[f] for f in ("accuracy", "error", "nll", "ece", "n")} for n, s in r["sets"].items()} for k, r in reports.items()}
     for key, text in (("md", sets_table(reports)), ("json", json.dumps(summary, indent=2))):
         _write_text(paths[key], text)
     plot_sets(reports, paths["png"])
+    if len(reports) > 1 and all("robustness" in r for r in reports.values()):
+        paths["curves"] = plot_curves_of(reports, out_dir / "curves.png")
     return paths
 
 

@@ -265,3 +265,18 @@ def test_translation_curve_and_auc_in_the_report():
     assert acc[0] == 1.0 and acc[-1] == 0.0 and all(a >= b for a, b in zip(acc, acc[1:]))  # lost once moved away
     assert rb["translation_auc"] == pytest.approx(evaluation.M.curve_auc(px, acc))
     assert {"rotation_auc", "scale_auc", "invariance"} <= set(rb)  # the existing keys stay
+
+
+def test_side_by_side_report_draws_every_runs_curves(tmp_path):
+    def report(acc):
+        rb = {"invariance": 1.0}
+        for key, x in (("rotation", "degrees"), ("scale", "scale"), ("translation", "pixels")):
+            rb[f"{key}_curve"] = {x: [0, 1, 2], "accuracy": [1.0, acc, acc]}
+            rb[f"{key}_auc"] = evaluation.M.curve_auc([0, 1, 2], [1.0, acc, acc])
+        return {"variant": "affine", "dataset": "rts", "coordconv": False, "robustness": rb,
+                "sets": {"rts": {"accuracy": acc, "error": 1 - acc, "nll": 0.1, "ece": 0.01, "n": 10}}}
+
+    paths = evaluation.write_sets_report({"a": report(0.5), "b": report(0.9)}, tmp_path)
+    assert set(paths) == {"md", "json", "png", "curves"} and paths["curves"].stat().st_size > 1000
+    assert "| rts | 50.00 (0.100) | 90.00 (0.100) |" in paths["md"].read_text()
+    assert set(evaluation.write_sets_report({"a": report(0.5)}, tmp_path / "one")) == {"md", "json", "png"}
