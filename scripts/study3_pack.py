@@ -1,6 +1,7 @@
 """Pack study 3's sweep folders for the trip back from a GPU box (at most 8 files of 16 MiB).
 
     python scripts/study3_pack.py SWEEPS_DIR OUT_DIR
+    python scripts/study3_pack.py SWEEPS_DIR --in-place   # model.pt beside each finished run's checkpoint
 
 Writes OUT_DIR/study3_runs.tar.gz (every run's config.json, metrics.json, final.json, stn.png
 and logs, no checkpoints) and, for every finished run, its weights and config as ``model.pt``
@@ -53,7 +54,18 @@ def main(sweeps: Path, out: Path) -> None:
         print(f"{f.name}: {f.stat().st_size / 2**20:.1f} MiB")
 
 
+def in_place(sweeps: Path) -> None:
+    for run in sorted(sweeps.glob("*/runs/*/")):
+        if run.parent.parent.name in WEIGHTS_OF and (run / "final.json").exists() and (run / "checkpoint.pt").exists():
+            if not (run / "model.pt").exists() or (run / "model.pt").stat().st_mtime < (run / "checkpoint.pt").stat().st_mtime:
+                (run / "model.pt").write_bytes(slim(run / "checkpoint.pt"))
+                print(f"kept {run / 'model.pt'}")
+
+
 if __name__ == "__main__":
     if len(sys.argv) != 3:
-        sys.exit("usage: python scripts/study3_pack.py SWEEPS_DIR OUT_DIR")
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+        sys.exit("usage: python scripts/study3_pack.py SWEEPS_DIR (OUT_DIR | --in-place)")
+    if sys.argv[2] == "--in-place":
+        in_place(Path(sys.argv[1]))
+    else:
+        main(Path(sys.argv[1]), Path(sys.argv[2]))
