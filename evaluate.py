@@ -31,8 +31,10 @@ from common.trainer import build_model, pick_device
 
 def load_model(path: Path, device):
     ckpt = path / "checkpoint.pt" if path.is_dir() else path
+    if path.is_dir() and not ckpt.exists() and (path / "model.pt").exists():  # kept weights (results/study3), no optimizer
+        ckpt = path / "model.pt"
     if not ckpt.exists():
-        raise UsageError(f"no checkpoint at {ckpt}; pass a run folder (it holds checkpoint.pt) or a .pt file")
+        raise UsageError(f"no checkpoint at {ckpt}; pass a run folder (it holds checkpoint.pt or model.pt) or a .pt file")
     try:
         sd = torch.load(ckpt, map_location="cpu", weights_only=True)
         cfg = Config(**sd["config"])
@@ -84,7 +86,7 @@ def main(argv=None) -> int:
     ap.add_argument("--sets", default="", help="our test sets: comma-separated, 'all' (smaller ones padded), 'none' (default: every set of the model's image size)")
     ap.add_argument("--test-file", action="append", default=[], metavar="[NAME=]PATH",
                     help="a test set from a file or folder (.npz, .npy, .pt, MNIST-C, ImageFolder); repeatable")
-    ap.add_argument("--out", default="", help="folder for the side-by-side report of several runs (sets.md, sets.json, sets.png)")
+    ap.add_argument("--out", default="", help="folder for the side-by-side report of the runs (sets.md, sets.json, sets.png, curves.png); needed with several runs")
     ap.add_argument("--test-limit", type=int, default=0, help="first N images of each test set (0: all)")
     ap.add_argument("--curves", type=str2bool, nargs="?", const=True, default=True, help="robustness curves and invariance")
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -120,7 +122,7 @@ def main(argv=None) -> int:
             print(to_markdown(report))
             print(f"wrote {', '.join(str(p) for p in paths.values())}")
             done[label] = (report, paths, run_dir, cfg)
-        if len(done) > 1:
+        if a.out:
             side = write_sets_report({k: v[0] for k, v in done.items()}, Path(a.out))
             print((Path(a.out) / "sets.md").read_text())
             print(f"wrote {', '.join(str(p) for p in side.values())}")
