@@ -280,3 +280,41 @@ def test_side_by_side_report_draws_every_runs_curves(tmp_path):
     assert set(paths) == {"md", "json", "png", "curves"} and paths["curves"].stat().st_size > 1000
     assert "| rts | 50.00 (0.100) | 90.00 (0.100) |" in paths["md"].read_text()
     assert set(evaluation.write_sets_report({"a": report(0.5)}, tmp_path / "one")) == {"md", "json", "png"}
+
+
+# --------------------------------------------------------------------------- which of our sets, export CLI, external generator
+def test_sets_all_adds_smaller_sets_and_refuses_larger():
+    assert evaluate.pick_sets("all", 42) == ["mnist", "rotated", "rts", "projective", "elastic"]
+    assert evaluate.pick_sets("", 42) == ["rts"] and evaluate.pick_sets("none", 28) == []
+    assert evaluate.pick_sets("mnist,rts", 42) == ["mnist", "rts"]
+    with pytest.raises(UsageError, match="60px; this model takes 42px"):
+        evaluate.pick_sets("cluttered", 42)
+
+
+def test_export_command_writes_npz_with_header(tmp_path, data_root, capsys):
+    from scripts import export_testset
+
+    assert export_testset.main(["mnist", "--limit", "20", "--out-dir", str(tmp_path)]) == 0
+    z = np.load(tmp_path / "mnist.npz")
+    assert z["images"].shape == (20, 28, 28) and z["images"].dtype == np.uint8 and z["labels"].shape == (20,)
+    assert "seed 20151506" in str(z["readme"]) and (tmp_path / "mnist.npz.md").exists()
+    assert export_testset.main(["spiral", "--out-dir", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_external_generator_keeps_the_ink_on_the_canvas_and_imports_nothing_of_ours():
+    import subprocess
+    import sys
+
+    from scripts import make_external_rts as ext
+
+    x, _ = digits(6)
+    x[:, 2:26, 12:16] = 200  # a tall stroke: rotated and scaled, its ink must all stay on the canvas
+    out = ext.make(x, seed=3)
+    assert out["images"].shape == (6, 42, 42) and out["images"].dtype == np.uint8
+    ink = out["images"].reshape(6, -1).astype(float).sum(1) / (x.reshape(6, -1).astype(float).sum(1) * out["scale"] ** 2)
+    assert np.allclose(ink, 1.0, atol=0.03)  # nothing cut off at the border
+    assert np.array_equal(ext.make(x, seed=3)["images"], out["images"])  # seeded
+    code = "import sys; import scripts.make_external_rts; print(sorted(m for m in sys.modules if m.startswith('common')))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(evaluate.Path(evaluate.__file__).parent))
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stderr
