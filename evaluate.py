@@ -26,7 +26,8 @@ from common.errors import UsageError
 from common import testfiles
 from common.evaluation import compatible_sets, evaluate_model, to_markdown, write_report, write_sets_report
 from common.tracking import Tracker
-from common.trainer import build_model, pick_device
+from common.trainer import pick_device
+from variants import build_model
 
 
 def load_model(path: Path, device):
@@ -75,7 +76,8 @@ def read_test_files(specs: list[str]) -> tuple[dict[str, data.TestSet], dict[str
         name, path = spec.split("=", 1) if "=" in spec and not Path(spec).exists() else (None, spec)
         for n, ts in testfiles.read(path, name).items():
             if n in sets or n in data.DATASETS:
-                raise UsageError(f"two test sets are called {n!r}; name each file with --test-file NAME=PATH")
+                what = "one of our test sets" if n in data.DATASETS else "another --test-file"
+                raise UsageError(f"{path}: its name {n!r} is taken by {what}; name it with --test-file NAME=PATH")
             sets[n], sources[n] = ts, str(path)
     return sets, sources
 
@@ -108,6 +110,11 @@ def main(argv=None) -> int:
                 raise UsageError("--sets=none and no --test-file: nothing to evaluate")
             run_dir = Path(run) if Path(run).is_dir() else Path(run).parent
             jobs.append((run_dir, model, cfg, epoch, sets))
+        if a.out:
+            try:
+                Path(a.out).mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise UsageError(f"cannot write the report folder {a.out} ({err.strerror}); pass --out pointing at a writable folder") from None
         labels = [j[0].name for j in jobs]
         if len(set(labels)) < len(labels):
             labels = [str(j[0]) for j in jobs]
@@ -128,6 +135,9 @@ def main(argv=None) -> int:
             print(f"wrote {', '.join(str(p) for p in side.values())}")
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # e.g. a read-only run folder: the reports written so far are whole (atomic)
+        print(f"error: cannot write {err.filename} ({err.strerror}); make the run folder writable and run again", file=sys.stderr)
         return 2
     if a.wandb:
         for report, paths, run_dir, cfg in done.values():

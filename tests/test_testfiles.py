@@ -12,7 +12,7 @@ from common import evaluation, testfiles
 from common.config import Config
 from common import data
 from common.errors import UsageError
-from common.trainer import build_model
+from variants import build_model
 
 N, S = 12, 28
 
@@ -200,7 +200,9 @@ def test_two_sets_with_one_name_are_refused(tmp_path, run_dir, capsys):
     x, y = digits()
     np.savez(tmp_path / "a.npz", images=x, labels=y)
     rc, _, err = run_eval(run_dir, "--test-file", tmp_path / "a.npz", "--test-file", f"a={tmp_path / 'a.npz'}", capsys=capsys)
-    assert rc == 2 and "NAME=PATH" in err
+    assert rc == 2 and "taken by another --test-file" in err and "NAME=PATH" in err
+    rc, _, err = run_eval(run_dir, "--test-file", f"rts={tmp_path / 'a.npz'}", capsys=capsys)
+    assert rc == 2 and "taken by one of our test sets" in err
 
 
 # --------------------------------------------------------------------------- evaluate.py end to end
@@ -318,3 +320,11 @@ def test_external_generator_keeps_the_ink_on_the_canvas_and_imports_nothing_of_o
     code = "import sys; import scripts.make_external_rts; print(sorted(m for m in sys.modules if m.startswith('common')))"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(evaluate.Path(evaluate.__file__).parent))
     assert r.returncode == 0 and r.stdout.strip() == "[]", r.stderr
+
+
+@pytest.mark.parametrize("run", ["affine-rts-s1", "iterative-rts-s1"])
+def test_committed_robustness_checkpoints_still_load(run):
+    """docs/robustness.md's numbers come from these; a change to the models that breaks them breaks the docs."""
+    path = evaluate.Path(evaluate.__file__).parent / "results" / "robustness" / "runs" / run
+    model, cfg, epoch = evaluate.load_model(path, torch.device("cpu"))
+    assert (cfg.dataset, epoch) == ("rts", 4) and model(torch.zeros(2, 1, 42, 42)).shape == (2, 10)
