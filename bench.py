@@ -262,7 +262,7 @@ def main(argv=None) -> int:
             s = data.TrainStream(ds, train_x[:20000], train_y[:20000], batch_size=128, seed=0, device=device)
             for name in variants.names():
                 torch.manual_seed(0)
-                m = STNClassifier(variants.build(name, (1, size, size)), TutorialCNN((1, size, size))).to(device)
+                m = variants.build_model(Config(variant=name, dataset=ds)).to(device)  # each head with the classifier built for its output
                 if device.type == "cpu":
                     m.to(memory_format=torch.channels_last)
                 o = make_optimizer(Config(), m)

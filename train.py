@@ -25,7 +25,7 @@ from common.config import Config, parse, test_set_names, validate
 from common.errors import UsageError
 from common.models import count_params
 from common.tracking import Tracker
-from common.trainer import Diverged, Stopped, Trainer, build_model, evaluate, pick_device, seed_everything
+from common.trainer import Diverged, Stopped, Trainer, evaluate, pick_device, seed_everything
 
 
 def write_json(path: Path, obj) -> None:
@@ -115,7 +115,7 @@ def run(cfg: Config) -> dict:
 
     if cfg.variant == "none" and cfg.coordconv:
         print("note: --variant none has no localisation net, so --coordconv changes nothing; --coordconv-classifier puts CoordConv in the classifier", file=sys.stderr)
-    model = build_model(cfg).to(device)
+    model = variants.build_model(cfg, warn=True).to(device)
     n_head, n_clf = count_params(model.transformer), count_params(model.classifier)
     print(f"{cfg.variant} on {cfg.dataset} ({size}x{size}), {device.type}: {n_head:,} head + {n_clf:,} classifier parameters", file=sys.stderr)
     tracker.summary({"params_head": n_head, "params_classifier": n_clf})

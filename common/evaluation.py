@@ -107,6 +107,10 @@ def recovery(model, ts: data.TestSet, clean: torch.Tensor, batch_size: int, devi
     centring map."""
     if "matrix" not in ts.gt:
         return None
+    head = model.transformer
+    if not getattr(head, "has_identity", True) or tuple(head.out_shape) != tuple(ts.images.shape[1:]):
+        # polar, glimpse, pstn: the output is no rectified digit of the input's size
+        return {"skipped": f"n/a ({type(head).__name__}: no identity warp, or an output of another size)"}
     size = ts.images.shape[-1]
     n = min(n, len(ts))
     target_img = place(clean[:n], size)
@@ -225,7 +229,7 @@ def to_markdown(report: dict) -> str:
     for name, r in report["sets"].items():
         lo, hi = r["error_ci95"]
         rec = r.get("recovery") or {}
-        pix = f"{rec['pixel_mse']:.4f} ({rec['pixel_mse_identity']:.4f})" if rec else "–"
+        pix = rec["skipped"] if "skipped" in rec else f"{rec['pixel_mse']:.4f} ({rec['pixel_mse_identity']:.4f})" if rec else "–"
         mat = f"{rec['matrix_error']:.3f} ({rec['matrix_error_identity']:.3f})" if "matrix_error" in rec else "–"
         tag = f" (padded {r['padded_from']}→{report_size(report)})" if "padded_from" in r else ""
         lines.append(f"| {name}{tag} | {r['correct']}/{r['n']} | {100 * r['error']:.2f} ({100 * lo:.2f}–{100 * hi:.2f}) | {r['nll']:.4f} | {r['ece']:.4f} | {pix} | {mat} |")

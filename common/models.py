@@ -1,10 +1,12 @@
 """Building blocks: CoordConv, the localisation net, the classifiers, and the STN classifier."""
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from einops import repeat
+from einops import rearrange, repeat
 from torch import Tensor
 
 from common.errors import UsageError
@@ -173,7 +175,39 @@ class TimmClassifier(nn.Module):
         return self.net(self.coords((x - MNIST_MEAN) / MNIST_STD))
 
 
-CLASSIFIERS = {"tutorial": TutorialCNN, "paper": PaperCNN}
+class PolarCNN(nn.Module):
+    """A classifier for log-polar images ``(B, C, A, R)`` (rows: angle, columns: log-radius), as
+    in Polar Transformer Networks (Esteves et al. 2018): convolutions padded circularly along the
+    angle axis (zero along the radius), pooling along the radius only, then a max over the angle
+    axis, so a circular shift of the rows (a rotation about the polar origin) leaves the logits
+    unchanged. Convs 32@5x5, 64@5x5, 64@3x3, ReLU; returns logits ``(B, 10)``."""
+
+    def __init__(self, in_shape: tuple[int, int, int], num_classes: int = 10, *, coordconv: bool = False, with_r: bool = False):
+        super().__init__()
+        if coordconv:
+            raise UsageError("the polar classifier takes no CoordConv (coordinates would break its rotation invariance); drop --coordconv-classifier")
+        c, a, r = in_shape
+        self.convs = nn.ModuleList([nn.Conv2d(c, 32, 5), nn.Conv2d(32, 64, 5), nn.Conv2d(64, 64, 3)])
+        self.pool_radius = [r >= 8, r >= 16, False]
+        self.head = nn.Linear(64 * self._radius_out(r), num_classes)
+
+    def _radius_out(self, r: int) -> int:
+        for pool in self.pool_radius:
+            r = r // 2 if pool else r
+        return r
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = (x - MNIST_MEAN) / MNIST_STD
+        for conv, pool in zip(self.convs, self.pool_radius):
+            k = conv.kernel_size[0] // 2
+            x = F.pad(F.pad(x, (0, 0, k, k), mode="circular"), (k, k, 0, 0))  # angle: circular, radius: zero
+            x = F.relu(conv(x))
+            if pool:
+                x = F.max_pool2d(x, (1, 2))
+        return self.head(x.amax(2).flatten(1))  # max over the angle axis
+
+
+CLASSIFIERS = {"tutorial": TutorialCNN, "paper": PaperCNN, "polar": PolarCNN}
 
 
 def build_classifier(name: str, in_shape, *, coordconv: bool = False, with_r: bool = False) -> nn.Module:
@@ -188,22 +222,26 @@ class STNClassifier(nn.Module):
 
     ``downsample`` > 1 average-pools the transformer's output by that factor before the
     classifier (the paper's 2x for RTS and TC, arXiv 1506.02025 section 4.1), so the head can
-    zoom in while the classifier sees a smaller image. The transformer runs in float32 even under
-    autocast: sampling grids in bf16 move pixels by up to a tenth of a pixel at 60x60.
+    zoom in while the classifier sees a smaller image. The heads build their grids in float32
+    whatever the autocast (``variants.Transformer``).
     """
 
     def __init__(self, transformer: nn.Module, classifier: nn.Module, downsample: int = 1):
         super().__init__()
         self.transformer, self.classifier, self.downsample = transformer, classifier, downsample
 
-    def warp(self, x: Tensor) -> Tensor:
-        """The image the classifier sees, ``(B, C, H // downsample, W // downsample)``."""
-        with torch.autocast(x.device.type, enabled=False):
-            img = self.transformer(x.float()).image
-        return F.avg_pool2d(img, self.downsample) if self.downsample > 1 else img
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.classifier(self.warp(x))
+    def forward(self, x: Tensor, with_aux: bool = False):
+        """Logits ``(B, 10)``; with ``with_aux`` also the head's auxiliary loss (a scalar or None).
+        A head that returns K samples of each input gets its predictions averaged: the logits are
+        then log of the mean probability over the K samples."""
+        warp = self.transformer(x)
+        img = F.avg_pool2d(warp.image, self.downsample) if self.downsample > 1 else warp.image
+        logits = self.classifier(img)
+        k = getattr(warp, "samples", 1)
+        if k > 1:
+            logp = rearrange(logits.float().log_softmax(-1), "(k b) c -> k b c", k=k)
+            logits = torch.logsumexp(logp, 0) - math.log(k)
+        return (logits, getattr(warp, "aux_loss", None)) if with_aux else logits
 
 
 def count_params(module: nn.Module) -> int:

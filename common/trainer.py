@@ -13,11 +13,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-import variants
 from common import data
 from common.config import Config
 from common.errors import UsageError
-from common.models import STNClassifier, build_classifier
+from common.models import STNClassifier
 
 
 class Diverged(UsageError):
@@ -38,22 +37,6 @@ def pick_device(name: str) -> torch.device:
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     torch.manual_seed(seed)
-
-
-def build_model(cfg: Config) -> STNClassifier:
-    size = data.image_size(cfg.dataset)
-    in_shape = (1, size, size)
-    head = variants.build(
-        cfg.variant, in_shape, coordconv=cfg.coordconv, coordconv_r=cfg.coordconv_r, loc_net=cfg.loc_net,
-        tps_grid=cfg.tps_grid, steps=cfg.iterative_steps, warp=cfg.iterative_warp,
-        diffeo_grid=cfg.diffeo_grid, diffeo_steps=cfg.diffeo_steps,
-    )
-    ds = cfg.st_downsample or (2 if size > 28 else 1)  # 0: the paper's choice (section 4.1)
-    ds = ds if cfg.variant != "none" else 1
-    if size % ds:
-        raise UsageError(f"--st-downsample={ds} does not divide the {size}px input of {cfg.dataset}; use 1 or a divisor of {size}")
-    clf = build_classifier(cfg.classifier, (1, size // ds, size // ds), coordconv=cfg.coordconv_classifier, with_r=cfg.coordconv_r)
-    return STNClassifier(head, clf, downsample=ds)
 
 
 def make_optimizer(cfg: Config, model: STNClassifier) -> torch.optim.Optimizer:
@@ -214,8 +197,10 @@ class Trainer:
         bar = tqdm(total=n_batches, initial=start, desc=f"epoch {epoch}", unit="batch", leave=False, disable=None if self.show else True, dynamic_ncols=True)
         for i, (x, y, _gt) in self.stream.batches(perm, start):
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-                logits = model(x)
+                logits, aux = model(x, with_aux=True)
             loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+            if aux is not None:  # the head's own term (pstn: KL to its prior)
+                loss = loss + aux
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip > 0:

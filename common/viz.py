@@ -31,9 +31,11 @@ def draw_stn(model, images: torch.Tensor, labels: torch.Tensor, path: str | Path
     warp = model.transformer(x)
     pred = model(x).argmax(1).cpu()
     cols = 4 if x.shape[0] <= 16 else 8
-    panels = [("input", x)] + [(f"step {i + 1}", s) for i, s in enumerate(warp.steps[:-1])] + [("transformed", warp.image)]
+    out = warp.image[: x.shape[0]]  # a probabilistic head's first draw
+    panels = [("input", x)] + [(f"step {i + 1}", s) for i, s in enumerate(warp.steps[:-1])] + [("transformed", out)]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.6), squeeze=False)
     h, w = x.shape[-2:]
+    oh, ow = out.shape[-2:]
     for ax, (name, imgs) in zip(axes[0], panels):
         ax.imshow(_mosaic(imgs, cols), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
         ax.set_title(name)
@@ -42,7 +44,7 @@ def draw_stn(model, images: torch.Tensor, labels: torch.Tensor, path: str | Path
     for i in range(x.shape[0]):
         r, c = divmod(i, cols)
         ok = int(pred[i]) == int(labels[i])
-        axes[0][-1].text(c * (w + 2) + 2, r * (h + 2) + 2, f"{int(labels[i])}/{int(pred[i])}", color="lime" if ok else "red", fontsize=7, va="top")
+        axes[0][-1].text(c * (ow + 2) + 2, r * (oh + 2) + 2, f"{int(labels[i])}/{int(pred[i])}", color="lime" if ok else "red", fontsize=7, va="top")
     if warp.points is not None:  # TPS control points where each output control point samples the input
         pts = warp.points.cpu()
         for i in range(x.shape[0]):

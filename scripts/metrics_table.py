@@ -26,7 +26,7 @@ def main(roots, seed=None, dataset=None):
             continue
         rb = r.get("robustness", {})
         rec = s.get("recovery") or {}
-        pix = f"{rec['pixel_mse']:.4f} ({rec['pixel_mse_identity']:.4f})" if rec else "–"
+        pix = rec["skipped"] if "skipped" in rec else f"{rec['pixel_mse']:.4f} ({rec['pixel_mse_identity']:.4f})" if rec else "–"
         mat = f"{rec['matrix_error']:.3f} ({rec['matrix_error_identity']:.3f})" if "matrix_error" in rec else "–"
         lo, hi = s["error_ci95"]
         print(f"| {r['dataset']} | {r['variant']}{' +cc' if r['coordconv'] else ''} | {100 * s['error']:.2f} ({100 * lo:.2f}–{100 * hi:.2f}) | "

@@ -11,7 +11,7 @@ print("| head | " + " | ".join(f"{s}x{s}" for s in sizes) + " | with --coordconv
 print("|---|" + "---|" * (len(sizes) + 1))
 for name in variants.names():
     counts = [count_params(variants.build(name, (1, s, s))) for s in sizes]
-    cc = count_params(variants.build(name, (1, 28, 28), coordconv=True))
+    cc = count_params(variants.build(name, (1, 28, 28), **({"coordconv": True} if "coordconv" in variants.options(name) else {})))
     print(f"| {name} | " + " | ".join(f"{c:,}" for c in counts) + f" | {cc:,} |")
 counts = [count_params(TutorialCNN((1, s, s))) for s in sizes]
 print("| classifier (tutorial CNN) | " + " | ".join(f"{c:,}" for c in counts) + f" | {count_params(TutorialCNN((1, 28, 28), coordconv=True)):,} (with --coordconv-classifier) |")

@@ -2,6 +2,9 @@
 # Study 3 on one GPU box, in one call: choose the recipe on the validation split, then the final
 # runs with it, seed 1 of every cell first, several runs side by side; then pack what came out.
 #   OUT=/tmp/out JOBS=16 SEARCH_S=190 TOTAL_S=520 scripts/study3_gpu.sh [extra train.py flags]
+# SEARCH_S=0 skips the search (the sweep files carry the chosen recipe); SWEEPS and SEEDS pick the
+# final runs (default: study3 study3_coordconv, seeds 1 2 3); PARTIAL=1 also packs unfinished runs'
+# checkpoints, to be resumed on another machine.
 # Every run is resumable: at a deadline each running train.py checkpoints and stops, and the same
 # command continues (finished runs are skipped). DATA names the MNIST root, PY the interpreter.
 set -uo pipefail
@@ -25,18 +28,20 @@ for n in ['rotated', 'rts', 'projective', 'elastic', 'cluttered']: data.load_tes
 echo "setup done at $((SECONDS - start)) s" >> "$log"
 
 # 1. the recipe, on the validation split
+if [ "${SEARCH_S:-190}" -gt 0 ]; then
 timeout -k 60 -s TERM "${SEARCH_S:-190}" "$PY" sweep.py sweeps/study3_recipe.yaml --jobs "$jobs" --out-dir "$work/sweeps" -- --wandb=False "$@" >> "$log" 2>&1
 "$PY" scripts/study3_choose.py "$work/sweeps/study3_recipe" > "$out/recipe.md" 2>&1
 recipe=$("$PY" scripts/study3_choose.py --flags "$work/sweeps/study3_recipe" 2>/dev/null) || recipe=""
 echo "recipe at $((SECONDS - start)) s: ${recipe:-none chosen (no finished search runs), so the sweep files defaults}" >> "$log"
+fi
 
 # 2. the final runs with it, seed by seed (seed 1 of every cell first)
-for seed in 1 2 3; do
-  for sw in study3 study3_coordconv; do
+for seed in ${SEEDS:-1 2 3}; do
+  for sw in ${SWEEPS:-study3 study3_coordconv}; do
     left=$(( ${TOTAL_S:-520} - (SECONDS - start) ))
     [ "$left" -gt 20 ] || break 2
     # shellcheck disable=SC2086
-    timeout -k 60 -s TERM "$left" "$PY" sweep.py "sweeps/$sw.yaml" --jobs "$jobs" --where "seed=$seed" --out-dir "$work/sweeps" -- $recipe --wandb=False "$@" >> "$log" 2>&1
+    timeout -k 60 -s TERM "$left" "$PY" sweep.py "sweeps/$sw.yaml" --jobs "$jobs" --where "seed=$seed" --out-dir "$work/sweeps" -- ${recipe:-} --wandb=False "$@" >> "$log" 2>&1
   done
 done
 echo "final runs stopped at $((SECONDS - start)) s" >> "$log"

@@ -6,11 +6,13 @@
 Writes OUT_DIR/study3_runs.tar.gz (every run's config.json, metrics.json, final.json, stn.png
 and logs, no checkpoints) and, for every finished run, its weights and config as ``model.pt``
 (what ``evaluate.py`` reads) in OUT_DIR/models-<dataset>.tar. Unfinished runs come back
-without weights: they restart on the machine that continues the sweep.
+without weights (they restart on the machine that continues the sweep), unless PARTIAL=1: then
+their whole checkpoint.pt travels in the same tar, to be resumed elsewhere.
 """
 from __future__ import annotations
 
 import io
+import os
 import json
 import sys
 import tarfile
@@ -19,17 +21,17 @@ from pathlib import Path
 import torch
 
 KEEP = ("config.json", "metrics.json", "final.json", "stn.png")
-WEIGHTS_OF = ("study3", "study3_coordconv")  # the recipe search's models are not kept
+WEIGHTS_OF = ("study3", "study3_coordconv", "study3_newheads")  # the recipe search's models are not kept
 
 
 def slim(ckpt: Path) -> bytes:
-    sd = torch.load(ckpt, map_location="cpu", weights_only=True)
+    sd = torch.load(ckpt, map_location="cpu", weights_only=False)  # our own files; they may hold version objects
     buf = io.BytesIO()
     torch.save({"model": sd["model"], "config": sd["config"], "epoch": sd["epoch"]}, buf)
     return buf.getvalue()
 
 
-def main(sweeps: Path, out: Path) -> None:
+def main(sweeps: Path, out: Path, partial: bool = False) -> None:
     out.mkdir(parents=True, exist_ok=True)
     models: dict[str, tarfile.TarFile] = {}
     with tarfile.open(out / "study3_runs.tar.gz", "w:gz") as tar:
@@ -39,6 +41,12 @@ def main(sweeps: Path, out: Path) -> None:
             for name in KEEP:
                 if (run / name).exists():
                     tar.add(run / name, arcname=str((run / name).relative_to(sweeps.parent)))
+            if partial and not (run / "final.json").exists() and (run / "checkpoint.pt").exists():  # to continue elsewhere
+                cfg = json.loads((run / "config.json").read_text())
+                key = cfg["dataset"]
+                if key not in models:
+                    models[key] = tarfile.open(out / f"models-{key}.tar", "w")
+                models[key].add(run / "checkpoint.pt", arcname=str((run / "checkpoint.pt").relative_to(sweeps.parent)))
             if run.parent.parent.name in WEIGHTS_OF and (run / "final.json").exists() and (run / "checkpoint.pt").exists():
                 cfg = json.loads((run / "config.json").read_text())
                 key = cfg["dataset"]
@@ -68,4 +76,4 @@ if __name__ == "__main__":
     if sys.argv[2] == "--in-place":
         in_place(Path(sys.argv[1]))
     else:
-        main(Path(sys.argv[1]), Path(sys.argv[2]))
+        main(Path(sys.argv[1]), Path(sys.argv[2]), partial=os.environ.get("PARTIAL") == "1")

@@ -14,10 +14,8 @@ def affine_identity() -> torch.Tensor:
 
 @register("affine")
 class AffineSTN(Transformer):
-    n_params = 6
-
-    def identity(self):
-        return affine_identity()
+    def __init__(self, in_shape, **loc):
+        super().__init__(in_shape, affine_identity(), **loc)
 
     @staticmethod
     def to_matrix(params):

@@ -8,6 +8,7 @@ every step, so nothing blurs or falls off the border. Works with affine and proj
 import torch
 
 from common import geometry as geo
+from common.errors import UsageError
 from variants import Transformer, Warp, register
 from variants.affine import AffineSTN, affine_identity
 from variants.projective import ProjectiveSTN
@@ -17,19 +18,22 @@ WARPS = {"affine": (6, affine_identity, AffineSTN.to_matrix), "projective": (8, 
 
 @register("iterative")
 class IterativeSTN(Transformer):
-    def __init__(self, in_shape, *, steps: int = 4, warp: str = "affine", **loc):
-        self.n_params, self._identity, self.to_matrix = WARPS[warp]
-        self.steps, self.warp, self.affine = steps, warp, warp == "affine"
-        super().__init__(in_shape, **loc)
-
-    def identity(self):
-        return self._identity()
+    def __init__(self, in_shape, *, iterative_steps: int = 4, iterative_warp: str = "affine", **loc):
+        if iterative_warp not in WARPS:
+            raise UsageError(f"iterative_warp={iterative_warp!r} is not known; choose one of {', '.join(WARPS)}")
+        _, identity, self.to_matrix = WARPS[iterative_warp]
+        super().__init__(in_shape, identity(), **loc)
+        self.steps, self.warp, self.affine = iterative_steps, iterative_warp, iterative_warp == "affine"
 
     def warp_from(self, params, h, w):
         m = self.to_matrix(params)
         return geo.matrix_grid(m, h, w, affine=self.affine), m
 
     def forward(self, x):
+        with torch.autocast(x.device.type, enabled=False):  # grids in float32
+            return self._forward(x if x.dtype in (torch.float32, torch.float64) else x.float())
+
+    def _forward(self, x):
         h, w = x.shape[-2:]
         m, cur, images = None, x, []
         for _ in range(self.steps):

@@ -6,8 +6,8 @@ that canonical frame in closed form (no learning, exact at any rotation, scale o
 then lets a standard affine localisation net correct what moments get wrong (clutter pulls the
 centroid; the principal axis is only defined up to 180 degrees). A learned gate g, starting at
 0, blends the canonical frame in: M = (I + g (C - I)) @ A, so the head starts as the identity.
-Parameters passed to ``warp_from``: 6 affine (A) + 6 gated canonical (the top rows of
-I + g (C - I)).
+Parameters: the 6 of the affine correction A; the gated frame I + g (C - I) is computed from
+the image in ``forward`` and passed to ``warp_from`` beside them.
 """
 import math
 
@@ -44,32 +44,27 @@ def canonical_matrix(x: torch.Tensor, spread: float) -> torch.Tensor:
 
 @register("moments")
 class MomentSTN(Transformer):
-    n_params = 6
-
     def __init__(self, in_shape, **loc):
-        super().__init__(in_shape, **loc)
+        super().__init__(in_shape, affine_identity(), **loc)
         self.gate = nn.Parameter(torch.zeros(()))
         # a 28-pixel MNIST digit's RMS radius is about 0.5 in its own normalised units (measured
         # over the test set: 0.495); keep that physical size on any canvas
         self.spread = 0.5 * 27 / (in_shape[-1] - 1)
-        self.warp_params = 12
 
-    def identity(self):
-        return affine_identity()
-
-    def warp_identity(self):
-        return torch.cat([affine_identity(), affine_identity()])
-
-    def predict(self, x):
-        a = super().predict(x)
-        with torch.no_grad():
-            c = canonical_matrix(x, self.spread)
-        eye = torch.eye(3, device=x.device, dtype=x.dtype)
-        gated = eye + self.gate * (c - eye)
-        return torch.cat([a, rearrange(gated[:, :2], "b i j -> b (i j)")], dim=1)
-
-    def warp_from(self, params, h, w):
-        a = geo.affine_to_matrix(params[:, :6])
-        c = geo.affine_to_matrix(params[:, 6:])
-        m = c @ a
+    def warp_from(self, params, h, w, canonical=None):
+        """``params`` (B, 6): the learned affine correction A; ``canonical`` (B, 3, 3): the gated
+        moment frame I + g (C - I) (default: I, so the head alone is an affine head)."""
+        m = geo.affine_to_matrix(params)
+        if canonical is not None:
+            m = canonical @ m
         return geo.matrix_grid(m, h, w, affine=True), m
+
+    def forward(self, x):
+        with torch.autocast(x.device.type, enabled=False):  # grids in float32
+            x = x if x.dtype in (torch.float32, torch.float64) else x.float()
+            params = self.predict(x)
+            with torch.no_grad():
+                c = canonical_matrix(x, self.spread)
+            eye = torch.eye(3, device=x.device, dtype=x.dtype)
+            grid, m = self.warp_from(params, *self.out_shape[1:], canonical=eye + self.gate * (c - eye))
+            return Warp(geo.sample(x, grid), grid, params, m)

@@ -8,9 +8,12 @@ from variants import Warp, register
 
 @register("none")
 class NoTransformer(nn.Module):
+    has_identity = True
+    classifier = None
+
     def __init__(self, in_shape):
         super().__init__()
-        self.in_shape = tuple(in_shape)
+        self.in_shape = self.out_shape = tuple(in_shape)
 
     def forward(self, x):
         grid = geo.identity_grid(x.shape[-2], x.shape[-1], device=x.device, dtype=x.dtype).expand(x.shape[0], -1, -1, -1)

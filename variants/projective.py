@@ -22,10 +22,8 @@ def corners_to_matrix(params: torch.Tensor) -> torch.Tensor:
 
 @register("projective")
 class ProjectiveSTN(Transformer):
-    n_params = 8
-
-    def identity(self):
-        return torch.zeros(8)
+    def __init__(self, in_shape, **loc):
+        super().__init__(in_shape, torch.zeros(8), **loc)
 
     @staticmethod
     def to_matrix(params):

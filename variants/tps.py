@@ -15,15 +15,11 @@ from variants import Transformer, Warp, register
 @register("tps")
 class TPSSTN(Transformer):
     def __init__(self, in_shape, *, tps_grid: int = 4, **loc):
+        super().__init__(in_shape, torch.zeros(2 * tps_grid * tps_grid), **loc)
         self.grid_n = tps_grid
-        self.n_params = 2 * tps_grid * tps_grid
-        super().__init__(in_shape, **loc)
         _, h, w = self.in_shape
         self.register_buffer("basis", geo.tps_basis(tps_grid, h, w), persistent=False)
         self.register_buffer("ctrl", geo.control_points(tps_grid), persistent=False)
-
-    def identity(self):
-        return torch.zeros(self.n_params)
 
     def warp_from(self, params, h, w):
         delta = rearrange(params, "b (k c) -> b k c", c=2)

@@ -1,0 +1,60 @@
+"""`pstn`: a probabilistic affine transformer (new; P-STN, Schwöbel et al. 2020).
+
+The localisation net predicts a diagonal Gaussian over the 6 affine parameters: a mean (starting
+at the identity) and a log-variance (starting at log 0.05^2). Each input is warped by
+``pstn_samples`` K draws, in training and at test; the classifier's predictions are averaged
+over them (``Warp.samples``; ``common.models.STNClassifier``), and the head adds
+``pstn_kl`` x KL(N(mu, sigma^2) || N(identity, pstn_prior^2)) per image to the loss
+(``Warp.aux_loss``), which keeps the variance from collapsing to a point estimate. At test the
+draws come from a fixed-seed generator, so evaluation is deterministic. What it is for is
+calibration: report its NLL and ECE beside its accuracy.
+"""
+import math
+
+import torch
+from einops import rearrange, repeat
+
+from common import geometry as geo
+from variants import Transformer, Warp, register
+from variants.affine import affine_identity
+
+INIT_STD = 0.05
+
+
+@register("pstn")
+class ProbabilisticSTN(Transformer):
+    has_identity = False  # its warps are draws around the identity, not the identity
+
+    def __init__(self, in_shape, *, pstn_samples: int = 4, pstn_kl: float = 1e-3, pstn_prior: float = 0.2, **loc):
+        if pstn_samples < 1 or pstn_prior <= 0 or pstn_kl < 0:
+            raise ValueError("pstn needs pstn_samples >= 1, pstn_prior > 0 and pstn_kl >= 0")
+        init = torch.cat([affine_identity(), torch.full((6,), 2 * math.log(INIT_STD))])
+        super().__init__(in_shape, init, **loc)
+        self.k, self.kl_weight, self.prior = pstn_samples, pstn_kl, pstn_prior
+
+    def warp_from(self, params, h, w):
+        """``params`` (N, 6) affine draws, or (N, 12) predictions whose mean warp is taken ->
+        grid (N, h, w, 2), matrix (N, 3, 3)."""
+        m = geo.affine_to_matrix(params[:, :6])
+        return geo.matrix_grid(m, h, w, affine=True), m
+
+    def kl(self, mean, logvar):
+        """Mean over the batch of KL(N(mean, exp(logvar)) || N(identity, prior^2)), summed over parameters."""
+        var, p2 = logvar.exp(), self.prior**2
+        diff = mean - affine_identity().to(mean)
+        return 0.5 * ((var + diff**2) / p2 - 1 - logvar + math.log(p2)).sum(1).mean()
+
+    def forward(self, x):
+        with torch.autocast(x.device.type, enabled=False):  # grids in float32
+            x = x if x.dtype in (torch.float32, torch.float64) else x.float()
+            params = self.predict(x)
+            mean, logvar = params[:, :6], params[:, 6:].clamp(-20, 4)
+            shape = (self.k, *mean.shape)
+            if self.training:
+                eps = torch.randn(shape, device=x.device, dtype=x.dtype)
+            else:  # fixed draws: deterministic evaluation
+                eps = torch.randn(shape, generator=torch.Generator(x.device).manual_seed(0), device=x.device, dtype=x.dtype)
+            draws = rearrange(mean + (0.5 * logvar).exp() * eps, "k b p -> (k b) p")
+            grid, m = self.warp_from(draws, *self.out_shape[1:])
+            img = geo.sample(repeat(x, "b c h w -> (k b) c h w", k=self.k), grid)
+            return Warp(img, grid, params, m, samples=self.k, aux_loss=self.kl_weight * self.kl(mean, logvar))
