@@ -35,6 +35,7 @@ from pathlib import Path
 
 import yaml
 
+from common import config as C
 from common.config import Config
 from common.errors import UsageError
 
@@ -100,6 +101,55 @@ def validate(spec, path) -> None:
             bad(f"grid search needs value or values for every parameter; {name!r} is a distribution")
     if "command" in spec and not (isinstance(spec["command"], list) and all(isinstance(c, str) for c in spec["command"])):
         bad("command must be a list of strings")
+    for name, p in params.items():  # every value through train.py's converters (YAML reads 1e-3 as a string)
+        for v in p.get("values", []) + ([p["value"]] if "value" in p else []):
+            try:
+                C.convert(name, v, f"parameter {name}")
+            except UsageError as err:
+                bad(str(err))
+        for key in ("min", "max", "q", "mu", "sigma"):
+            if key in p:
+                p[key] = number(p[key], lambda: bad(f"parameter {name!r}: {key}={p[key]!r} is not a number; write e.g. 0.001 or 1e-3"))
+
+
+def number(v, fail):
+    """A sweep file's number: YAML 1.1 reads ``1e-3`` (no dot) as a string; ints stay ints (W&B
+    infers int_uniform from integer bounds)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+        return fail()
+    if isinstance(v, str):
+        try:
+            return int(v)
+        except ValueError:
+            try:
+                v = float(v)
+            except ValueError:
+                return fail()
+    return v if math.isfinite(v) else fail()
+
+
+def check_proposals(spec: dict, props: list[dict], extra: list[str], path) -> None:
+    """Resolve every proposal's config exactly as its train.py will (its command's flags, then its
+    parameters as ``wandb.config``), and check that the sweep's metric is one each run logs.
+    Raises UsageError (one line) before any run starts."""
+    if Path(spec.get("program", "train.py")).name != "train.py":
+        return
+    import variants
+    from common import data
+
+    heads, sets = variants.names(), list(data.DATASETS)
+    metric = (spec.get("metric") or {}).get("name")
+    for params in props:
+        argv = command_for(spec, params, extra)
+        argv = argv[argv.index(spec.get("program", "train.py")) + 1 :]
+        try:
+            cfg = C.resolve(argv, heads, sets, sweep=params)
+        except UsageError as err:
+            raise UsageError(f"invalid sweep file {path}: the run {params} would fail: {err}") from None
+        if metric and metric not in C.summary_metrics(cfg):
+            logs = sorted(n for n in C.summary_metrics(cfg) if n.startswith("final/"))
+            raise UsageError(f"invalid sweep file {path}: metric {metric!r} is never logged by the run {params} "
+                             f"(it logs {', '.join(logs)}); name one every run logs, e.g. final/accuracy (each run's own set)")
 
 
 # --------------------------------------------------------------------------- proposals
@@ -142,12 +192,18 @@ def proposals(spec: dict, count: int | None, seed: int) -> list[dict]:
 
 
 def select(props: list[dict], where: list[str], parameters: dict) -> list[dict]:
-    """The proposals matching every ``KEY=VALUE`` (values compared as the agent passes them)."""
+    """The proposals matching every ``KEY=VALUE``, compared as train.py reads them (``coordconv=true``
+    matches True, ``lr=1e-3`` matches 0.001; names ignore case)."""
+    def typed(key, v, source=""):
+        v = C.convert(key, v, source)
+        return v.lower() if isinstance(v, str) else v
+
     for cond in where:
         key, sep, value = cond.partition("=")
         if not sep or key not in parameters:
             raise UsageError(f"--where {cond!r}: expected KEY=VALUE with KEY one of {', '.join(parameters)}")
-        props = [p for p in props if fmt(p[key]).lower() == value.lower()]
+        want = typed(key, value, f"--where {cond}")
+        props = [p for p in props if typed(key, p[key]) == want]
     if not props:
         raise UsageError(f"no proposal matches {' and '.join(where)}; see the values in the sweep file")
     return props
@@ -177,6 +233,19 @@ def command_for(spec: dict, params: dict, extra: list[str]) -> list[str]:
         else:
             out.append(tok)
     return out
+
+
+def run_flags(root: Path, rid: str) -> list[str]:
+    """Where sweep.py puts a proposal's run (the agent leaves these to train.py's defaults)."""
+    return ["--out-dir", str(root / "runs"), "--run-name", rid, "--img", str(root / "runs" / rid / "stn.png")]
+
+
+def write_params(path: Path, params: dict) -> Path:
+    """The proposal's parameters in the file format ``wandb agent`` writes for each run (and names
+    in $WANDB_SWEEP_PARAM_PATH): ``wandb.init`` loads it into ``wandb.config``, train.py resolves it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("wandb_version: 1\n\n" + yaml.safe_dump({k: {"value": v} for k, v in params.items()}, sort_keys=False))
+    return path
 
 
 def run_id(params: dict) -> str:
@@ -214,7 +283,7 @@ class Runner:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, handler)
 
-    def run(self, i: int, rid: str, run_dir: Path, cmd: list[str]) -> str:
+    def run(self, i: int, rid: str, run_dir: Path, cmd: list[str], params: dict | None = None) -> str:
         if (run_dir / "final.json").exists():
             return "done (kept)"
         line = shlex.join(cmd)
@@ -231,7 +300,8 @@ class Runner:
                 fh.flush()
                 t0 = time.time()
                 # its own session: a Ctrl-C at the terminal reaches the sweep, which passes it on once
-                child = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
+                env = self.env if params is None else {**self.env, C.SWEEP_PARAM_ENV: str(write_params(self.root / "params" / f"{rid}.yaml", params))}
+                child = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True)
                 self.children.add(child)
             rc = child.wait()
             with self.lock:
@@ -282,6 +352,7 @@ def main(argv=None) -> int:
     try:
         spec = load_sweep(Path(a.sweep))
         props = select(proposals(spec, a.count, a.seed), a.where, spec["parameters"])
+        check_proposals(spec, props, a.extra, a.sweep)
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -297,7 +368,7 @@ def main(argv=None) -> int:
     for i, params in enumerate(props, 1):
         rid = f"{name}-{run_id(params)}"
         run_dir = root / "runs" / rid
-        cmd = command_for(spec, params, ["--out-dir", str(root / "runs"), "--run-name", rid, "--img", str(run_dir / "stn.png"), *a.extra])
+        cmd = command_for(spec, params, run_flags(root, rid) + a.extra)
         if a.dry_run:
             print(shlex.join(cmd))
         else:
@@ -309,8 +380,8 @@ def main(argv=None) -> int:
     runner.install_signal_handlers()
 
     def launch(job):
-        i, rid, _params, run_dir, cmd = job
-        return runner.run(i, rid, run_dir, cmd)
+        i, rid, params, run_dir, cmd = job
+        return runner.run(i, rid, run_dir, cmd, params)
 
     with ThreadPoolExecutor(max_workers=a.jobs) as pool:
         statuses = list(pool.map(launch, jobs))

@@ -21,7 +21,7 @@ import torch
 
 import variants
 from common import data
-from common.config import Config, parse, test_set_names, validate
+from common.config import RUNTIME_KEYS, Config, convert, parse, test_set_names
 from common.errors import UsageError
 from common.models import count_params
 from common.tracking import Tracker
@@ -60,6 +60,32 @@ def load_checkpoint(path: Path, cfg: Config) -> dict:
     return sd
 
 
+def check_wandb_config(cfg: Config, wb: dict) -> None:
+    """W&B's copy of the config must be the run's: the sweep's values were resolved before
+    anything was loaded (``common.config.resolve`` reads the file ``wandb agent`` names), so a
+    difference means W&B got a value from somewhere else; refused rather than logged twice."""
+    mine = cfg.to_dict()
+    for k, v in wb.items():
+        if k in mine and k not in RUNTIME_KEYS and convert(k, v, "wandb.config") != mine[k]:
+            raise UsageError(f"wandb.config sets {k}={v!r} but this run resolved {k}={mine[k]!r} from its flags and sweep parameters; "
+                             f"pass it as --{k.replace('_', '-')} or in the sweep's parameters")
+
+
+def record_environment(run_dir: Path, device, resume_from: dict | None) -> None:
+    """Append this start's environment (``common.runenv``) to ``env.json``: one entry per start or
+    resume, with the epoch and update it started from."""
+    from common import runenv
+
+    path = run_dir / "env.json"
+    try:
+        entries = json.loads(path.read_text()) if path.exists() else []
+        entries = entries if isinstance(entries, list) else []
+    except ValueError:
+        entries = []
+    at = {"epoch": resume_from["epoch"], "step": resume_from["step"]} if resume_from else {"epoch": 0, "step": 0}
+    write_json(path, entries + [{**at, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **runenv.environment(device)}])
+
+
 def install_stop_handlers(trainer: Trainer) -> dict:
     """SIGINT/SIGTERM: finish the current step, checkpoint, exit. A second SIGINT stops at once."""
     got = {}
@@ -85,8 +111,6 @@ def run(cfg: Config) -> dict:
     size = data.image_size(cfg.dataset)
     tests = {}
     if cfg.holdout:  # choose recipes here: the test sets are never loaded
-        if cfg.test_sets:
-            raise UsageError("--holdout evaluates on the validation split only; drop --test-sets (or --holdout for a final run)")
         train_x, train_y, val = data.validation_split(cfg.dataset, train_x, train_y, cfg.holdout)
         tests[val.name] = val.head(cfg.test_limit)
     if cfg.train_limit:
@@ -95,8 +119,6 @@ def run(cfg: Config) -> dict:
         if data.image_size(name) != size:
             raise UsageError(f"test set {name!r} is {data.image_size(name)}px but the model takes {size}px ({cfg.dataset}); pick test sets of the same size")
         tests[name] = data.load_test_set(name, root, cache).head(cfg.test_limit)
-    if cfg.resume and not cfg.run_name:
-        raise UsageError("--resume needs --run-name: the run folder to continue")
     run_dir = make_run_dir(cfg)
     ckpt_path = run_dir / "checkpoint.pt"
     resume_from = None
@@ -107,11 +129,11 @@ def run(cfg: Config) -> dict:
 
     wandb_id = (run_dir / "wandb_id").read_text().strip() if (run_dir / "wandb_id").exists() else None
     tracker = Tracker(cfg.to_dict(), enabled=cfg.wandb, project=cfg.wandb_project, name=run_dir.name, run_id=wandb_id)
-    if tracker.run is not None:  # a sweep overrides values through wandb.config
+    if tracker.run is not None:
         (run_dir / "wandb_id").write_text(tracker.run.id)
-        merged = {**cfg.to_dict(), **{k: v for k, v in tracker.config.items() if k in cfg.to_dict()}}
-        cfg = validate(Config(**merged), variants.names(), list(data.DATASETS))
+        check_wandb_config(cfg, tracker.config)
     write_json(run_dir / "config.json", cfg.to_dict())
+    record_environment(run_dir, device, resume_from)
 
     if cfg.variant == "none" and cfg.coordconv:
         print("note: --variant none has no localisation net, so --coordconv changes nothing; --coordconv-classifier puts CoordConv in the classifier", file=sys.stderr)
@@ -129,8 +151,10 @@ def run(cfg: Config) -> dict:
 
     trainer = Trainer(cfg, model, stream, first, device, checkpoint=ckpt_path, on_epoch=on_epoch)
     if resume_from is not None:
-        trainer.load_state_dict(resume_from)
+        notes = trainer.load_state_dict(resume_from)
         print(f"resuming {run_dir} after epoch {trainer.epoch}" + (" (inside the next epoch)" if trainer.partial else ""), file=sys.stderr)
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
     got = install_stop_handlers(trainer)
     exit_code = 1
     try:
@@ -156,7 +180,7 @@ def run(cfg: Config) -> dict:
         if cfg.eval == "full" and not cfg.holdout:
             from common.evaluation import evaluate_model, write_report
 
-            report = evaluate_model(model, cfg.to_dict(), device, sets=list(tests), test_limit=cfg.test_limit)
+            report = evaluate_model(model, cfg.to_dict(), device, sets=list(tests), batch_size=cfg.test_batch_size, test_limit=cfg.test_limit)
             final["eval"] = {k: str(v) for k, v in write_report(report, run_dir / "eval").items()}
             rb = report["robustness"]
             print(f"robustness: rotation AUC {rb['rotation_auc']:.4f}, scale AUC {rb['scale_auc']:.4f}, invariance {rb['invariance']:.4f} "
@@ -189,9 +213,11 @@ def main(argv: list[str] | None = None) -> int:
         run(cfg)
     except Diverged as err:
         print(f"error: {err} (the last good checkpoint is kept)", file=sys.stderr)
+        Tracker.close_all(3)
         return 3
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
+        Tracker.close_all(2)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import math
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from common.errors import UsageError
 
@@ -55,7 +59,7 @@ class Config:
     label_smoothing: float = opt(0.0, "label smoothing of the cross-entropy loss", min=0.0, max=0.5)
     ema: float = opt(0.0, "decay of an exponential moving average of the weights (timm ModelEmaV3), evaluated instead of the weights (0: off)", min=0.0, max_exclusive=1.0)
     amp: bool = opt(False, "bf16 autocast for the classifier on a GPU (the transformer stays float32); ignored on the CPU")
-    seed: int = opt(1, "random seed")
+    seed: int = opt(1, "random seed", min=0, max=2**63 - 1)
     # data and evaluation
     data_root: str = opt("", "MNIST root (default: $STN_DATA_ROOT, else ./data)")
     cache_dir: str = opt("", "where fixed test sets are cached (default: $STN_CACHE_DIR, else ./cache)")
@@ -89,7 +93,10 @@ RUNTIME_KEYS = {"wandb", "wandb_project", "device", "log_interval", "img", "resu
                 "data_root", "cache_dir", "test_batch_size"}
 
 
-def str2bool(v: str) -> bool:
+def str2bool(v) -> bool:
+    """``True``/``False`` as W&B, YAML and people write them; raises ArgumentTypeError otherwise."""
+    if isinstance(v, bool):
+        return v
     s = str(v).strip().lower()
     if s in ("1", "true", "t", "yes", "y", "on"):
         return True
@@ -98,31 +105,162 @@ def str2bool(v: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected True or False, got {v!r}")
 
 
+# --------------------------------------------------------------------------- one typed path
+# Every value reaches a Config through ``convert`` (its type) and ``validate`` (finite, range,
+# choice, known names), whether it came from a flag, a ``--config`` file, ``wandb.config`` or a
+# sweep file's parameters; ``resolve`` layers them.
+
+FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+# keys a replayed config file (``--config RUN/config.json``) does not set: where the replay writes
+# and what it reads on this machine; flags still set them
+NOT_REPLAYED = {"out_dir", "run_name", "img", "resume", "data_root", "cache_dir"}
+SWEEP_PARAM_ENV = "WANDB_SWEEP_PARAM_PATH"  # where ``wandb agent`` writes a run's parameters
+
+
+def flag_of(key: str) -> str:
+    return f"--{key.replace('_', '-')}"
+
+
+def canonical(key, source: str = "") -> str:
+    """``batch-size``, ``--batch_size`` and ``batch_size`` all name ``batch_size``; an unknown name
+    raises UsageError."""
+    name = str(key).lstrip("-").replace("-", "_")
+    if name not in FIELDS:
+        where = f" in {source}" if source else ""
+        raise UsageError(f"{key!r}{where} is not a train.py option; see python train.py --help for the keys")
+    return name
+
+
+def _kind(key: str) -> str:
+    t = FIELDS[key].type
+    return t if isinstance(t, str) else t.__name__
+
+
+def convert(key: str, value, source: str = ""):
+    """``value`` as the type of config key ``key``: ``"1e-3"``, ``1e-3`` and ``0.001`` are the
+    float 0.001; ``"5"``, ``5`` and ``5.0`` the int 5; ``"True"``/``"false"``/``1``/``True`` booleans.
+    Raises UsageError naming the key (and ``source``, e.g. "wandb.config") and what to give."""
+    kind, flag = _kind(key), flag_of(key)
+    src = f" (from {source})" if source else ""
+
+    def bad(what: str, example: str):
+        raise UsageError(f"{flag}={value!r}{src} is not {what}; give {example}")
+
+    if isinstance(value, (list, tuple, dict, set)):
+        bad("a single value", "one value per run")
+    if kind == "bool":
+        try:
+            return str2bool(value)
+        except argparse.ArgumentTypeError:
+            bad("True or False", "True or False")
+    if kind == "str":
+        return value if isinstance(value, str) else str(value)  # what the agent's --key=value would give
+    if isinstance(value, bool):
+        bad("a number" if kind == "float" else "an integer", f"a number, not {value}")
+    if kind == "float":
+        try:
+            return float(value.strip() if isinstance(value, str) else value)
+        except (TypeError, ValueError):
+            bad("a number (invalid float value)", "a number such as 0.001 or 1e-3")
+    # int: 5, "5", 5.0, "5.0" and "1e3" are integers; 5.5 is not
+    try:
+        return int(value.strip() if isinstance(value, str) else value) if not isinstance(value, float) else _integral(value)
+    except (TypeError, ValueError, OverflowError):
+        pass
+    try:
+        return _integral(float(value))
+    except (TypeError, ValueError, OverflowError):
+        bad("an integer (invalid int value)", "a whole number such as 4")
+
+
+def _integral(x: float) -> int:
+    if not math.isfinite(x) or x != int(x):
+        raise ValueError(x)
+    return int(x)
+
+
+def from_dict(values: dict, source: str, *, skip: set[str] = frozenset()) -> dict:
+    """Canonical key -> converted value for every entry of ``values`` (keys spelled either way;
+    ``skip``: canonical keys to leave out). W&B's ``{"value": v}`` wrappers are unwrapped."""
+    out = {}
+    for k, v in values.items():
+        if str(k) in ("wandb_version", "_wandb"):
+            continue
+        key = canonical(k, source)
+        if key in skip:
+            continue
+        if isinstance(v, dict) and "value" in v:
+            v = v["value"]
+        out[key] = convert(key, v, source)
+    return out
+
+
+def read_mapping(path, what: str) -> dict:
+    """A JSON or YAML mapping from ``path`` (a config.json, a W&B parameter file); UsageError if
+    it cannot be read or is not a mapping."""
+    import yaml
+
+    try:
+        text = Path(path).read_text()
+    except OSError as err:
+        raise UsageError(f"cannot read {what} {path} ({err.strerror}); check the path") from None
+    try:
+        obj = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError):
+        raise UsageError(f"{what} {path} is not valid {'JSON' if str(path).endswith('.json') else 'YAML'}; fix or remove it") from None
+    if not isinstance(obj, dict):
+        raise UsageError(f"{what} {path} must hold a mapping of config keys to values")
+    return obj
+
+
+def sweep_params(environ=None) -> dict:
+    """The parameters ``wandb agent`` gave this run (the file named by $WANDB_SWEEP_PARAM_PATH,
+    which ``wandb.init`` loads into ``wandb.config``), converted; {} outside a sweep."""
+    environ = os.environ if environ is None else environ
+    path = environ.get(SWEEP_PARAM_ENV)
+    if not path:
+        return {}
+    return from_dict(read_mapping(path, "the sweep's parameter file"), "wandb.config")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2, no usage dump
         raise UsageError(f"{message} (see --help)")
 
 
 def build_parser(variants: list[str], description: str = "") -> argparse.ArgumentParser:
-    p = _Parser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter, allow_abbrev=False)
+    """Every Config key as ``--key-name``/``--key_name``. Values stay raw strings here (``convert``
+    types them); a flag not given is absent from the namespace, so layers below it show through."""
+    p = _Parser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False,
+                argument_default=argparse.SUPPRESS)
+    p.add_argument("--config", metavar="FILE", help="replay a run: take every key from FILE (a run's config.json, or a "
+                   f"YAML/JSON mapping) except {', '.join(sorted(NOT_REPLAYED))}; flags still override it")
     for f in dataclasses.fields(Config):
-        flags = [f"--{f.name.replace('_', '-')}"] + ([f"--{f.name}"] if "_" in f.name else [])
+        flags = [flag_of(f.name)] + ([f"--{f.name}"] if "_" in f.name else [])
         h = f.metadata["help"]
         if f.name == "variant":
             h += f": {', '.join(variants)}"
-        if f.type in ("bool", bool):
-            p.add_argument(*flags, dest=f.name, type=str2bool, nargs="?", const=True, default=f.default, help=h)
+        h += f" (default: {f.default})"
+        if _kind(f.name) == "bool":
+            p.add_argument(*flags, dest=f.name, nargs="?", const=True, help=h, metavar="BOOL")
         else:
-            typ = {"int": int, "float": float, "str": str}[f.type if isinstance(f.type, str) else f.type.__name__]
-            p.add_argument(*flags, dest=f.name, type=typ, default=f.default, help=h, metavar=f.name.upper())
+            p.add_argument(*flags, dest=f.name, help=h, metavar=f.name.upper())
     return p
 
 
 def validate(cfg: Config, variants: list[str], datasets: list[str]) -> Config:
-    """Range and choice checks; raises UsageError naming the flag and what to do."""
+    """Type, finiteness, range, choice and cross-key checks; raises UsageError naming the flag and
+    what to do. Nothing is loaded or written before this passes."""
     for f in dataclasses.fields(Config):
         v, m = getattr(cfg, f.name), f.metadata
-        flag = f"--{f.name.replace('_', '-')}"
+        flag = flag_of(f.name)
+        kind = _kind(f.name)
+        ok = isinstance(v, bool) if kind == "bool" else isinstance(v, str) if kind == "str" else \
+            isinstance(v, (int, float)) and not isinstance(v, bool) and (kind == "float" or isinstance(v, int))
+        if not ok:
+            raise UsageError(f"{flag}={v!r} is not of type {kind}; give a {kind} value")
+        if kind == "float" and not math.isfinite(v):
+            raise UsageError(f"{flag}={v} is not a finite number; give a finite value")
         if "min" in m and v < m["min"]:
             raise UsageError(f"{flag}={v} is out of range: it must be >= {m['min']}")
         if "max" in m and v > m["max"]:
@@ -138,6 +276,10 @@ def validate(cfg: Config, variants: list[str], datasets: list[str]) -> Config:
     for d in [cfg.dataset] + test_set_names(cfg):
         if d not in datasets:
             raise UsageError(f"unknown dataset {d!r}; choose one of {', '.join(datasets)}")
+    if cfg.holdout and cfg.test_sets:
+        raise UsageError("--holdout evaluates on the validation split only; drop --test-sets (or --holdout for a final run)")
+    if cfg.resume and not cfg.run_name:
+        raise UsageError("--resume needs --run-name: the run folder to continue")
     return cfg
 
 
@@ -145,6 +287,37 @@ def test_set_names(cfg: Config) -> list[str]:
     return [s.strip() for s in cfg.test_sets.split(",") if s.strip()] or [cfg.dataset]
 
 
+def eval_set_names(cfg: Config) -> list[str]:
+    """The sets a run is scored on at the end: ``<dataset>-val`` with ``--holdout``, else the test sets."""
+    return [f"{cfg.dataset}-val"] if cfg.holdout else test_set_names(cfg)
+
+
+def summary_metrics(cfg: Config) -> set[str]:
+    """Every metric name a run of ``cfg`` puts in its W&B summary (what a sweep's ``metric`` may name)."""
+    names = {"final/accuracy", "final/loss", "params_head", "params_classifier",
+             "train/loss", "train/epoch_seconds", "train/lr", "test/loss", "test/accuracy"}
+    names |= {f"final/{s}/{k}" for s in eval_set_names(cfg) for k in ("accuracy", "loss")}
+    if cfg.eval == "full" and not cfg.holdout:
+        names |= {"eval/rotation_auc", "eval/scale_auc", "eval/invariance"}
+    return names
+
+
+def resolve(argv: list[str] | None, variants: list[str], datasets: list[str], *, sweep: dict | None = None,
+            environ=None) -> Config:
+    """The run's config, in layers: defaults < ``--config FILE`` < flags < the sweep's parameters
+    (``sweep``, else the file ``wandb agent`` names in $WANDB_SWEEP_PARAM_PATH, which W&B also
+    loads into ``wandb.config``). Every layer goes through ``convert``; the result through
+    ``validate``. Raises UsageError (one line: the key and what to do)."""
+    args = vars(build_parser(variants).parse_args(argv))
+    values = {}
+    replay = args.pop("config", None)
+    if replay:
+        values |= from_dict(read_mapping(replay, "config file"), f"config file {replay}", skip=NOT_REPLAYED)
+    values |= {k: convert(k, v) for k, v in args.items()}
+    values |= from_dict(sweep, "the sweep's parameters") if sweep is not None else sweep_params(environ)
+    return validate(Config(**values), variants, datasets)
+
+
 def parse(argv: list[str] | None, variants: list[str], datasets: list[str]) -> Config:
-    args = build_parser(variants).parse_args(argv)
-    return validate(Config(**vars(args)), variants, datasets)
+    """``resolve`` with the process's environment (the sweep's parameters, when under ``wandb agent``)."""
+    return resolve(argv, variants, datasets)

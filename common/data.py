@@ -57,7 +57,9 @@ def resolve_cache_dir(flag: str | None) -> Path:
 
 
 def load_mnist(root: Path, train: bool) -> tuple[Tensor, Tensor]:
-    """``(N, 28, 28)`` uint8 images and ``(N,)`` int64 labels, through torchvision."""
+    """``(N, 28, 28)`` uint8 images and ``(N,)`` int64 labels in 0..9, through torchvision. Any
+    N >= 1 is taken (MNIST has 60,000 / 10,000; the tests use a few hundred). Raises UsageError
+    for missing, unreadable or misshapen files."""
     import torchvision
 
     try:
@@ -69,11 +71,12 @@ def load_mnist(root: Path, train: bool) -> tuple[Tensor, Tensor]:
             f"{str(err).splitlines()[0] if str(err) else 'no detail'}); with no network, point "
             "--data-root (or STN_DATA_ROOT) at a folder holding MNIST/raw/*-ubyte"
         ) from None
-    n = 60000 if train else 10000
-    if images.shape != (n, 28, 28) or labels.shape != (n,) or images.dtype != torch.uint8:
+    n = images.shape[0] if images.ndim else 0
+    if (n < 1 or images.shape != (n, 28, 28) or labels.shape != (n,) or images.dtype != torch.uint8
+            or int(labels.min()) < 0 or int(labels.max()) > 9):
         raise UsageError(
-            f"MNIST under {Path(root).resolve()} has the wrong shape {tuple(images.shape)}; "
-            "delete its MNIST folder and download it again"
+            f"MNIST under {Path(root).resolve()} is malformed (images {tuple(images.shape)} {images.dtype}, labels "
+            f"{tuple(labels.shape)}); expected (N, 28, 28) uint8 and N labels 0..9: delete its MNIST folder and download it again"
         )
     return images, labels.long()
 
@@ -224,10 +227,13 @@ def load_test_set(name: str, data_root: Path, cache_dir: Path, *, quiet: bool = 
     if name == "mnist":
         return TestSet(name, rearrange(test_images, "b h w -> b 1 h w"), test_labels, {})
     path = Path(cache_dir) / f"{name}-test-{cache_key(name)}.pt"
+    source = hashlib.sha1(test_images.numpy().tobytes()).hexdigest()[:16]  # the digits it is made of
     if path.exists():
         try:
             blob = torch.load(path, weights_only=True)
-            return TestSet(name, blob["images"], blob["labels"], blob["gt"])
+            if torch.equal(blob["labels"], test_labels) and blob.get("source", source) == source:
+                return TestSet(name, blob["images"], blob["labels"], blob["gt"])
+            print(f"warning: cached test set {path} was made from other MNIST files than {data_root}'s; regenerating it", file=sys.stderr)
         except Exception as err:
             print(f"warning: cached test set {path} is unreadable ({type(err).__name__}); regenerating it", file=sys.stderr)
     train_images, _ = load_mnist(data_root, train=True)
@@ -235,7 +241,7 @@ def load_test_set(name: str, data_root: Path, cache_dir: Path, *, quiet: bool = 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        torch.save({"images": ts.images, "labels": ts.labels, "gt": ts.gt}, tmp)
+        torch.save({"images": ts.images, "labels": ts.labels, "gt": ts.gt, "source": source}, tmp)
         os.replace(tmp, path)  # atomic: a reader never sees half a file
         if not quiet:
             print(f"cached the {name} test set at {path}", file=sys.stderr)

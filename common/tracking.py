@@ -23,6 +23,8 @@ def _has_api_key() -> bool:
 
 
 class Tracker:
+    open: set = set()  # started and not yet finished: ``close_all`` finishes them when a run ends in an error
+
     def __init__(self, config: dict, *, enabled: bool, project: str, name: str, group: str | None = None, run_id: str | None = None):
         self.run = None
         if not enabled or os.environ.get("WANDB_MODE") == "disabled":
@@ -35,6 +37,7 @@ class Tracker:
 
         self.wandb = wandb
         self.run = wandb.init(project=project, name=name, group=group, config=config, id=run_id, resume="allow" if run_id else None)
+        Tracker.open.add(self)
         # a sweep may override values: the trainer reads the resolved config back from here
         self.config = dict(self.run.config)
 
@@ -63,9 +66,16 @@ class Tracker:
         if self.run is not None:
             self.run.mark_preempting()
 
+    @classmethod
+    def close_all(cls, exit_code: int) -> None:
+        """Finish every W&B run still open (a run that ended in an error is marked finished, not left running)."""
+        for tracker in list(cls.open):
+            tracker.finish(exit_code)
+
     def finish(self, exit_code: int = 0) -> None:
-        if self.run is None:
+        if self.run is None or self not in Tracker.open:
             return
+        Tracker.open.discard(self)
         run_dir = Path(self.run.dir).parent
         self.run.finish(exit_code=exit_code)
         if self.offline:

@@ -16,6 +16,7 @@ from tqdm import tqdm
 from common import data
 from common.config import Config
 from common.errors import UsageError
+from common import runenv
 from common.models import STNClassifier
 
 
@@ -50,15 +51,24 @@ def make_optimizer(cfg: Config, model: STNClassifier) -> torch.optim.Optimizer:
     return cls(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
+def step_milestones(total: int) -> list[int]:
+    """timm ``decay_t`` for ``--sched step``: of ``total`` updates the first 50% run at the peak
+    learning rate, the next 25% at a tenth, the last 25% at a hundredth (400 updates: 200, 100,
+    100). timm decays once ``t + 1`` reaches a milestone, and the trainer calls it after update
+    ``t``, hence the ``+ 1``."""
+    return sorted({max(1, total // 2) + 1, max(1, (3 * total) // 4) + 1})
+
+
 def make_scheduler(cfg: Config, opt: torch.optim.Optimizer, steps_per_epoch: int):
     """A timm scheduler stepped once per update (``step_update``), or None."""
-    from timm.scheduler import CosineLRScheduler, StepLRScheduler
+    from timm.scheduler import CosineLRScheduler, MultiStepLRScheduler
 
     total, warm = cfg.epochs * steps_per_epoch, int(cfg.warmup_epochs * steps_per_epoch)
     if cfg.sched == "cosine":
         return CosineLRScheduler(opt, t_initial=total, lr_min=cfg.lr * 1e-3, warmup_t=warm, warmup_lr_init=cfg.lr * 1e-3, t_in_epochs=False)
-    if cfg.sched == "step":  # divide by 10 at 50% and again at 75% of training
-        return StepLRScheduler(opt, decay_t=max(1, total // 2), decay_rate=0.1, warmup_t=warm, warmup_lr_init=cfg.lr * 1e-3, t_in_epochs=False)
+    if cfg.sched == "step":  # divide by 10 at 50% and again at 75% of training (update counts, not epochs)
+        return MultiStepLRScheduler(opt, decay_t=step_milestones(total), decay_rate=0.1, warmup_t=warm, warmup_lr_init=cfg.lr * 1e-3,
+                                    warmup_prefix=False, t_in_epochs=False)  # milestones count from the first update, warm-up included
     return None
 
 
@@ -127,11 +137,15 @@ class Trainer:
     """Trains ``model`` for ``cfg.epochs``; checkpoints atomically after every epoch (and when a
     stop is requested), and resumes exactly: model, optimizer, scheduler, every RNG and the
     position inside the epoch are restored, so a resumed run ends with the same metrics as an
-    uninterrupted one on CPU."""
+    uninterrupted one when it resumes in the same environment (``common.runenv``: device type and
+    model, torch version, CPU model, threads). ``epoch_seconds`` of an epoch stopped and resumed
+    inside counts the time before and after the stop, not the pause. ``clock``: seconds (tests
+    pass a fake one)."""
 
-    def __init__(self, cfg: Config, model, stream, test_set, device, *, checkpoint: Path | None = None, on_epoch=None, show: bool = True):
+    def __init__(self, cfg: Config, model, stream, test_set, device, *, checkpoint: Path | None = None, on_epoch=None, show: bool = True,
+                 clock=time.perf_counter):
         self.cfg, self.model, self.stream, self.test_set, self.device = cfg, model, stream, test_set, device
-        self.checkpoint, self.on_epoch, self.show = checkpoint, on_epoch, show
+        self.checkpoint, self.on_epoch, self.show, self.clock = checkpoint, on_epoch, show, clock
         if device.type == "cpu":  # measured: mkldnn convs run ~20% faster on channels_last weights
             model.to(memory_format=torch.channels_last)
         self.opt = make_optimizer(cfg, model)
@@ -145,6 +159,7 @@ class Trainer:
         self.epoch, self.step, self.history = 0, 0, []  # epoch: epochs completed
         self.partial = None  # mid-epoch position when stopped inside an epoch
         self.stop_requested = False
+        self._carried, self._t0 = 0.0, clock()  # the current epoch's seconds before a resume, and its start
 
     # ----------------------------------------------------------------- checkpoints
     def state_dict(self, partial=None) -> dict:
@@ -154,18 +169,43 @@ class Trainer:
             "rng": _rng_state(self.device), "stream": self.stream.state(),
             "epoch": self.epoch, "step": self.step, "history": self.history, "partial": partial,
             "config": self.cfg.to_dict(), "ema": self.ema.state_dict() if self.ema is not None else None,
+            "env": runenv.environment(self.device),
         }
 
-    def load_state_dict(self, sd: dict) -> None:
+    def load_state_dict(self, sd: dict) -> list[str]:
+        """Restore a checkpoint; returns notes for the user (empty when the resume is exact).
+
+        Written on another device type (a GPU run continued on a CPU, or back): model, optimizer
+        and EMA are moved to this device, the data stream's generator (whose state cannot cross
+        device types) and the other device's RNG are re-seeded from (seed, update count), so two
+        resumes of one checkpoint agree with each other but not with an uninterrupted run. Other
+        differences (torch version, threads, CPU or GPU model) restore everything and are named."""
+        saved = sd.get("env") or runenv.legacy_environment(sd)
+        now = runenv.environment(self.device)
         self.model.load_state_dict(sd["model"])
         self.opt.load_state_dict(sd["optimizer"])
         if self.sched is not None and sd["scheduler"] is not None:
             self.sched.load_state_dict(sd["scheduler"])
-        _set_rng_state(sd["rng"], self.device)
-        self.stream.set_state(sd["stream"])
         if self.ema is not None and sd.get("ema") is not None:
             self.ema.load_state_dict(sd["ema"])
         self.epoch, self.step, self.history, self.partial = sd["epoch"], sd["step"], list(sd["history"]), sd["partial"]
+        if self.partial is not None:
+            self.partial = {**self.partial, "perm": self.partial["perm"].to(self.stream.device)}
+        if saved["device_type"] != now["device_type"]:
+            _set_rng_state({k: v for k, v in sd["rng"].items() if k != "cuda"}, self.device)
+            reseed = (self.cfg.seed * 1_000_003 + self.step) % 2**63
+            self.stream.gen.manual_seed(reseed)
+            if self.device.type == "cuda":
+                torch.cuda.manual_seed(reseed)
+            return [f"the checkpoint was written on {saved['device_type']}"
+                    f"{' (' + saved['device_name'] + ')' if saved.get('device_name') else ''} and continues on {now['device_type']}: "
+                    f"weights and optimizer moved, the data stream re-seeded from (seed, update {self.step}); the rest of this run "
+                    "is not bit-exact with an uninterrupted one"]
+        _set_rng_state(sd["rng"], self.device)
+        self.stream.set_state(sd["stream"])
+        diff = runenv.differences(saved, now)
+        return [f"resuming with a different {', '.join(diff)}: all state restored, but the metrics may differ from an "
+                "uninterrupted run in the last digits"] if diff else []
 
     @property
     def eval_model(self) -> nn.Module:
@@ -227,7 +267,8 @@ class Trainer:
                 break
             if self.stop_requested and i + 1 < n_batches:
                 bar.close()
-                self.save({"perm": perm, "index": i + 1, "loss_sum": total.item(), "seen": seen})
+                self.save({"perm": perm, "index": i + 1, "loss_sum": total.item(), "seen": seen,
+                           "seconds": self._carried + self.clock() - self._t0})
                 raise Stopped(f"stopped in epoch {epoch} after batch {i + 1}/{n_batches}")
         bar.close()
         mean = total.item() / max(seen, 1)
@@ -237,11 +278,13 @@ class Trainer:
 
     def run(self) -> list[dict]:
         while self.epoch < self.cfg.epochs:
-            t0 = time.perf_counter()
+            # an epoch resumed from inside carries the seconds it had run before the stop
+            self._carried = (self.partial or {}).get("seconds", 0.0)
+            self._t0 = self.clock()
             train_loss = self.train_epoch()
             if self.device.type == "cuda":
                 torch.cuda.synchronize()
-            secs = time.perf_counter() - t0
+            secs = self._carried + self.clock() - self._t0
             res = evaluate(self.eval_model, self.test_set, self.cfg.test_batch_size, self.device)
             if not math.isfinite(res.loss):
                 raise Diverged(f"the test loss became {res.loss} after epoch {self.epoch + 1}; lower --lr or set --grad-clip=1")

@@ -9,12 +9,36 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+SMALL = ROOT / "tests" / "data" / "mnist_small.npz"  # 1,000 + 500 real digits (tests/data/make_small_mnist.py)
+
+
+def write_idx(root: Path, npz: Path = SMALL) -> Path:
+    """Write ``npz``'s digits as ``root/MNIST/raw/*-ubyte`` in torchvision's raw idx layout
+    (big-endian magic 0x0803 / 0x0801, then the dimensions, then the bytes); returns ``root``."""
+    import numpy as np
+
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    arrays = np.load(npz)
+    for split, prefix in (("train", "train"), ("test", "t10k")):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(np.array([0x803, *images.shape], ">i4").tobytes() + images.astype(np.uint8).tobytes())
+        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(np.array([0x801, len(labels)], ">i4").tobytes() + labels.astype(np.uint8).tobytes())
+    return root
+
+
 def pytest_configure(config):
-    """Point data at ../shared/data when present; keep W&B and caches out of $HOME."""
-    shared = ROOT.parent / "shared" / "data"
-    if "STN_DATA_ROOT" not in os.environ and shared.exists():
-        os.environ["STN_DATA_ROOT"] = str(shared)
+    """Data: $STN_DATA_ROOT if set, else ../shared/data when present, else (a fresh clone, no
+    network; or STN_TEST_DATA=small) the 1,500 digits in tests/data written out as MNIST. Keep W&B
+    and caches out of $HOME."""
+    config.addinivalue_line("markers", "slow: takes more than ~10 s on a 2-core CPU (deselect with -m 'not slow')")
     scratch = Path(os.environ.get("STN_TEST_SCRATCH", ROOT / ".pytest_scratch"))
+    shared = ROOT.parent / "shared" / "data"
+    if os.environ.get("STN_TEST_DATA") == "small" or ("STN_DATA_ROOT" not in os.environ and not (shared / "MNIST" / "raw").exists()):
+        os.environ["STN_DATA_ROOT"] = str(write_idx(scratch / "mnist-small"))
+        os.environ.setdefault("STN_CACHE_DIR", str(scratch / "cache-small"))  # test sets of other digits
+    elif "STN_DATA_ROOT" not in os.environ:
+        os.environ["STN_DATA_ROOT"] = str(shared)
     for var, sub in [("WANDB_DIR", "wandb"), ("WANDB_CACHE_DIR", "wandb-cache"), ("WANDB_DATA_DIR", "wandb-data"),
                      ("WANDB_CONFIG_DIR", "wandb-config"), ("STN_CACHE_DIR", "cache"), ("MPLCONFIGDIR", "mpl")]:
         os.environ.setdefault(var, str(scratch / sub))
@@ -28,8 +52,7 @@ def data_root():
     from common.data import resolve_data_root
 
     root = resolve_data_root(None)
-    if not (root / "MNIST" / "raw").exists():
-        pytest.skip(f"MNIST not found under {root}; set STN_DATA_ROOT")
+    assert (root / "MNIST" / "raw").exists(), f"MNIST not found under {root}; unset STN_DATA_ROOT to use tests/data"
     return root
 
 

@@ -99,16 +99,16 @@ def test_broken_sweep_file_starts_no_run(tmp_path, text, words):
 def test_tiny_grid_runs_reports_a_dead_run_and_resumes(tmp_path, data_root):
     spec = {"name": "tiny", "program": str(ROOT / "train.py"), "method": "grid",
             "metric": {"name": "final/mnist/accuracy", "goal": "maximize"},
-            "parameters": {"variant": {"value": "affine"}, "coordconv": {"values": [False, True]}, "lr": {"values": [0.003, -1.0]}},
+            "parameters": {"variant": {"value": "affine"}, "coordconv": {"values": [False, True]}, "lr": {"values": [0.003, 1e6]}},
             "command": ["${env}", "${interpreter}", "${program}", "${args}"]}
     f = tmp_path / "tiny.yaml"
     f.write_text(yaml.safe_dump(spec))
     cmd = [sys.executable, str(ROOT / "sweep.py"), str(f), "--out-dir", "out", "--jobs", "2", "--",
-           "--epochs=1", "--train-limit=256", "--test-limit=100", "--batch-size=64", "--eval=basic"]
+           "--epochs=1", "--train-limit=256", "--test-limit=100", "--batch-size=64", "--eval=basic", "--optimizer=sgd", "--loc-lr=1"]
     r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 1  # two of the four runs die (negative lr) and are reported
+    assert r.returncode == 1  # two of the four runs die (lr 1e6 diverges: exit 3) and are reported
     summary = json.loads((tmp_path / "out" / "tiny" / "summary.json").read_text())
-    assert [s["status"][:6] for s in summary] == ["ok" if s["params"]["lr"] > 0 else "FAILED" for s in summary]
+    assert [s["status"][:14] for s in summary] == ["ok" if s["params"]["lr"] < 1 else "FAILED (exit 3" for s in summary]
     assert len(summary) == 4
     assert all(0 <= s["final/mnist/accuracy"] <= 1 for s in summary if s["status"] == "ok")
     # the agent's booleans arrived: one run's config has coordconv on
