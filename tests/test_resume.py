@@ -1,6 +1,7 @@
 """Runs that survive: exact resume after SIGKILL, graceful SIGTERM, guards, determinism."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -72,6 +73,40 @@ def test_sigterm_checkpoints_inside_the_epoch_and_resumes_exactly(tmp_path, refe
     r = train("--run-name", "t", "--resume", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert metrics(tmp_path / "runs" / "t") == reference
+    assert "note:" not in r.stderr  # same machine: an exact resume says nothing more
+    env = json.loads((tmp_path / "runs" / "t" / "env.json").read_text())
+    assert [e["epoch"] for e in env] == [0, 1] and env[1]["step"] > env[0]["step"]  # one entry per start, and where it resumed
+    assert {"torch", "device_type", "threads", "cpu"} <= set(env[0])
+
+
+@pytest.mark.slow
+def test_a_checkpoint_from_a_gpu_resumes_on_the_cpu_converted_and_says_so(tmp_path, data_root):
+    """Item 6: the config check passed (the device is a runtime key), then restoring the data
+    stream's CUDA generator state into a CPU generator raised a RuntimeError traceback. Here a CPU
+    checkpoint is made to look like one written on a GPU (its environment, and the 16-byte state a
+    CUDA generator has), once with the environment recorded and once as an older checkpoint
+    without it."""
+    p = start("--run-name", "g", "--log-interval=1", cwd=tmp_path)
+    inside_epoch_2(p)
+    p.send_signal(signal.SIGTERM)
+    p.communicate(timeout=120)
+    sd = torch.load(tmp_path / "runs" / "g" / "checkpoint.pt", weights_only=True)
+    assert sd["partial"] is not None and sd["env"]["device_type"] == "cpu"
+    sd["stream"] = torch.zeros(16, dtype=torch.uint8)  # torch.cuda generators hold (seed, offset)
+    sd["rng"]["cuda"] = torch.zeros(16, dtype=torch.uint8)
+    sd["env"] |= {"device_type": "cuda", "device_name": "NVIDIA H200"}
+    legacy = {k: v for k, v in sd.items() if k != "env"}
+    outs = {}
+    for name, ckpt in (("recorded", sd), ("legacy", legacy)):
+        run = tmp_path / "runs" / name
+        shutil.copytree(tmp_path / "runs" / "g", run)
+        torch.save(ckpt, run / "checkpoint.pt")
+        r = train("--run-name", name, cwd=tmp_path)
+        assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+        notes = [ln for ln in r.stderr.splitlines() if ln.startswith("note:")]
+        assert len(notes) == 1 and "cuda" in notes[0] and "not bit-exact" in notes[0], r.stderr
+        outs[name] = metrics(run)
+    assert len(outs["recorded"]) == 3 and outs["recorded"] == outs["legacy"]  # the conversion is deterministic
 
 
 def _one_line_exit_2(r, *words):

@@ -59,6 +59,10 @@ def test_seed_spelling_and_wandb_offline(tmp_path, data_root):
         (["--optimizer=rmsprop"], ["--optimizer", "adam"]),
         (["--classifier=not_a_timm_model", "--dry-run"], ["unknown classifier"]),
         (["--test-sets=rts"], ["28px"]),
+        (["--warmup-epochs=inf"], ["--warmup-epochs", "finite"]),
+        (["--lr=nan"], ["--lr", "finite"]),
+        (["--seed=-1"], ["--seed", ">= 0"]),
+        (["--config", "missing.json"], ["cannot read config file"]),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, words, data_root):
@@ -79,8 +83,41 @@ def test_missing_data_is_one_line_and_exit_2(tmp_path):
 
 
 def test_help_lists_heads_and_defaults(tmp_path):
+    """Item 12: "none" and "affine" appear in the help whatever the registry holds; the list must be the registry's."""
+    import variants
+
     r = run_train("--help", cwd=tmp_path)
     assert r.returncode == 0
-    for head in ["none", "affine"]:
-        assert head in r.stdout
-    assert "(default: 4)" in r.stdout
+    text = " ".join(r.stdout.split())
+    assert len(variants.names()) >= 7 and f"transformer head: {', '.join(variants.names())} (default: affine)" in text
+    assert "--tps_grid TPS_GRID tps: control points per side (default: 4)" in text
+
+
+def test_final_evaluation_uses_test_batch_size(tmp_path, monkeypatch, data_root):
+    """Item 9: the full evaluation at the end ran at batch 1000 whatever --test-batch-size said."""
+    import signal
+
+    import train
+    from common import evaluation
+    from common.config import parse
+
+    class Reached(Exception):
+        pass
+
+    seen = {}
+
+    def fake_evaluate_model(model, cfg, device, *, sets, batch_size=1000, **kw):
+        seen["batch_size"] = batch_size
+        raise Reached
+
+    monkeypatch.setattr(evaluation, "evaluate_model", fake_evaluate_model)
+    monkeypatch.chdir(tmp_path)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with pytest.raises(Reached):
+            train.run(parse(["--epochs=1", "--train-limit=64", "--test-limit=50", "--batch-size=32", "--test-batch-size=7",
+                             "--wandb=False", "--eval=full", "--run-name=b"], __import__("variants").names(), ["mnist"]))
+    finally:
+        for s, h in handlers.items():
+            signal.signal(s, h)
+    assert seen["batch_size"] == 7

@@ -1,0 +1,47 @@
+"""Half of the cross-device resume check: start a small run on this machine's device, stop it with
+SIGTERM inside epoch 2 (it checkpoints mid-epoch), and copy its run folder to OUT, so that the same
+command can resume it on another machine (a CPU box: see docs/runs.md).
+
+    python scripts/resume_across_devices.py OUT [--device cuda]
+
+Data: the 1,500 digits of tests/data, written out as MNIST under a temporary folder.
+"""
+import argparse
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from conftest import write_idx  # noqa: E402
+
+ARGS = ["--epochs=3", "--train-limit=1000", "--test-limit=200", "--batch-size=32", "--wandb=False", "--eval=basic", "--img=x.png"]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("out")
+    ap.add_argument("--device", default="cuda")
+    a = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp())
+    data = write_idx(tmp / "data")
+    cmd = [sys.executable, str(ROOT / "train.py"), *ARGS, f"--device={a.device}", f"--data-root={data}", f"--cache-dir={tmp / 'cache'}",
+           "--out-dir", str(tmp / "runs"), "--run-name", "moved", "--log-interval=1"]
+    print("$", " ".join(cmd), flush=True)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp)
+    for line in p.stdout:
+        if line.startswith("Train Epoch: 2 "):
+            p.send_signal(signal.SIGTERM)
+            break
+    out, err = p.communicate(timeout=300)
+    print(err, flush=True)
+    print(f"exit {p.returncode}")
+    shutil.copytree(tmp / "runs" / "moved", Path(a.out) / "moved", dirs_exist_ok=True)
+    return 0 if p.returncode == 128 + signal.SIGTERM else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
