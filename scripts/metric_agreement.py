@@ -24,10 +24,18 @@ METRICS = {
 
 
 def ranks(xs):
+    """0-based ranks of ``xs``; tied values share the mean of the ranks they span ([5, 7, 7] ->
+    [0, 1.5, 1.5]), so the result does not depend on the order the runs were read in."""
     order = sorted(range(len(xs)), key=lambda i: xs[i])
     r = [0.0] * len(xs)
-    for pos, i in enumerate(order):
-        r[i] = float(pos)
+    pos = 0
+    while pos < len(order):
+        end = pos
+        while end + 1 < len(order) and xs[order[end + 1]] == xs[order[pos]]:
+            end += 1
+        for j in order[pos : end + 1]:
+            r[j] = (pos + end) / 2
+        pos = end + 1
     return r
 
 
@@ -41,7 +49,7 @@ def spearman(a, b):
 
 def main(root, seed):
     runs = {}
-    for f in Path(root).glob("*/eval/eval.json"):
+    for f in sorted(Path(root).glob("*/eval/eval.json")):  # a fixed order, whatever the file system lists
         cfg = json.loads((f.parent.parent / "config.json").read_text())
         if cfg["seed"] == seed and cfg["variant"] != "none":
             runs.setdefault(cfg["dataset"], []).append(json.loads(f.read_text()))

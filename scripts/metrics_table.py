@@ -15,7 +15,7 @@ def main(roots, seed=None, dataset=None):
     print("|---|---|---|---|---|---|---|---|---|---|")
     found = []
     for root in roots:
-        for f in Path(root).glob("*/eval/eval.json"):
+        for f in sorted(Path(root).glob("*/eval/eval.json")):  # ties in the row order below keep this fixed order
             r = json.loads(f.read_text())
             cfg = json.loads((f.parent.parent / "config.json").read_text())
             if (seed is None or cfg["seed"] == seed) and (dataset is None or r["dataset"] == dataset):
