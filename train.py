@@ -49,7 +49,9 @@ def make_run_dir(cfg: Config) -> Path:
 
 def load_checkpoint(path: Path, cfg: Config) -> dict:
     try:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
+        # TorchVersion: checkpoints written for a few minutes of this project's history recorded torch.__version__ unconverted
+        with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):
+            sd = torch.load(path, map_location="cpu", weights_only=True)
         assert isinstance(sd, dict) and {"model", "optimizer", "config", "epoch"} <= set(sd)
     except Exception:
         raise UsageError(f"checkpoint {path} is corrupt or not ours; delete it (or pick another --run-name) to start afresh") from None

@@ -31,7 +31,6 @@ def pytest_configure(config):
     """Data: $STN_DATA_ROOT if set, else ../shared/data when present, else (a fresh clone, no
     network; or STN_TEST_DATA=small) the 1,500 digits in tests/data written out as MNIST. Keep W&B
     and caches out of $HOME."""
-    config.addinivalue_line("markers", "slow: takes more than ~10 s on a 2-core CPU (deselect with -m 'not slow')")
     scratch = Path(os.environ.get("STN_TEST_SCRATCH", ROOT / ".pytest_scratch"))
     shared = ROOT.parent / "shared" / "data"
     if os.environ.get("STN_TEST_DATA") == "small" or ("STN_DATA_ROOT" not in os.environ and not (shared / "MNIST" / "raw").exists()):

@@ -47,7 +47,7 @@ def test_test_sets_are_fixed_and_cached(data_root, tmp_path, mnist):
     b = data.load_test_set("rts", data_root, tmp_path)  # from the cache
     (train_x, _), (test_x, test_y) = mnist
     c = data.build_test_set("rts", test_x, test_y, train_x)  # regenerated from the seed
-    assert a.images.shape == (10000, 1, 42, 42) and a.images.dtype == torch.uint8
+    assert a.images.shape == (len(test_x), 1, 42, 42) and a.images.dtype == torch.uint8
     assert torch.equal(a.images, b.images) and torch.equal(a.images, c.images)
     assert torch.equal(a.labels, test_y)
 
@@ -114,3 +114,22 @@ def test_truncated_mnist_file_is_a_clear_error(tmp_path, data_root):
         (raw / f.name).write_bytes(f.read_bytes()[: 5000 if "t10k-images" in f.name else None])
     with pytest.raises(UsageError, match="MNIST"):
         _load_offline(tmp_path)
+
+
+def test_any_number_of_digits_loads_and_malformed_files_are_refused(tmp_path):
+    """load_mnist takes N digits (the tests' 1,000 + 500), not only 60,000 / 10,000, and still
+    refuses files that are not MNIST-shaped: wrong image size, labels outside 0..9."""
+    import numpy as np
+    from conftest import SMALL, write_idx
+
+    root = write_idx(tmp_path / "ok")
+    (x, y), (tx, ty) = data.load_mnist(root, train=True), data.load_mnist(root, train=False)
+    assert x.shape == (1000, 28, 28) and tx.shape == (500, 28, 28) and y.dtype == torch.int64 and set(ty.tolist()) == set(range(10))
+    arrays = dict(np.load(SMALL))
+    for name, change in (("size", lambda a: a.update(train_images=a["train_images"][:, :27])),
+                         ("labels", lambda a: a.update(train_labels=a["train_labels"] + 3))):
+        bad = dict(arrays)
+        change(bad)
+        np.savez(tmp_path / f"{name}.npz", **bad)
+        with pytest.raises(UsageError, match="malformed"):
+            data.load_mnist(write_idx(tmp_path / name, tmp_path / f"{name}.npz"), train=True)
