@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Study 3 on a CPU, in the background, resumable: the cells the GPU box did not finish, those that
-# answer the most first (seed 1 of the projective and elastic sets, which had none), then the rest
-# of seed 1, the CoordConv twins, then seeds 2 and 3. Stop it any time (kill, or the session
-# ends): each run checkpoints inside its epoch and the same command continues.
+# answer the most first: the new heads' seed-1 runs the GPU cut a few epochs short (continued from
+# their checkpoints where this machine has them), seed 1 of the projective and elastic sets, which
+# had none, then the rest of seed 1, the CoordConv twins, then seeds 2 and 3. Stop it any time
+# (kill, or the session ends): each run checkpoints inside its epoch and the same command continues.
 #   nohup scripts/study3_cpu.sh > results/study3/study3_cpu.log 2>&1 &
-# A cell costs 15-25 min (28 px) to 3 h (60 px, iterative) of a 2-core CPU: see docs/study3.md.
+# A cell costs 15 min (28 px, a quiet 2-core CPU) to several hours (60 px, iterative): docs/study3.md.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -19,11 +20,16 @@ run() {  # sweep file, then --where conditions
   "$PY" scripts/study3_pack.py "$out" --in-place
   [ $rc -le 1 ] || exit $rc  # 1: some run failed (the sweep says which); a signal: stop here
 }
+for cell in rotated:glimpse rts:glimpse cluttered:glimpse rotated:polar rts:polar cluttered:polar; do
+  run study3_newheads seed=1 "dataset=${cell%%:*}" "variant=${cell##*:}"
+done
 for cell in projective:tps elastic:tps projective:none elastic:none rotated:affine rts:affine cluttered:affine \
             projective:affine elastic:affine projective:iterative elastic:iterative; do
   run study3 seed=1 "dataset=${cell%%:*}" "variant=${cell##*:}"
 done
+run study3_newheads seed=1
 for seed in 1 2 3; do
   run study3 "seed=$seed"
   run study3_coordconv "seed=$seed"
+  run study3_newheads "seed=$seed"
 done

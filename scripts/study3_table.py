@@ -1,0 +1,104 @@
+"""Study 3's table beside the STN paper's Table 1, from the run folders alone.
+
+    python scripts/study3_table.py results/study3/sweeps --cut results/study3/gpu_unfinished > results/study3/table.md
+
+% test error per cell (mean ± sd over the finished seeds, and how many), the epochs and the
+training time of one run (sum of its logged epoch seconds) on the machine that ran it. Runs cut
+short (a deadline, a session's end) are listed apart with their epochs and last error: they are
+not in any mean. Machine: the run's env.json where it has one, else the device its sweep log names.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics as st
+from collections import defaultdict
+from pathlib import Path
+
+# Jaderberg et al. 2015, Table 1 and section 4.1 (transcribed, see ../shared/REFERENCES.md): % error
+PAPER = {
+    ("rotated", "none"): 1.2, ("rts", "none"): 0.8, ("projective", "none"): 1.5, ("elastic", "none"): 1.4, ("cluttered", "none"): 3.5,
+    ("rotated", "affine"): 0.7, ("rts", "affine"): 0.5, ("projective", "affine"): 0.8, ("elastic", "affine"): 1.2, ("cluttered", "affine"): 1.7,
+    ("rotated", "projective"): 0.8, ("rts", "projective"): 0.6, ("projective", "projective"): 0.8, ("elastic", "projective"): 1.3,
+    ("rotated", "tps"): 0.7, ("rts", "tps"): 0.5, ("projective", "tps"): 0.8, ("elastic", "tps"): 1.1,
+}
+SETS = ["rotated", "rts", "projective", "elastic", "cluttered"]
+SHORT = {"rotated": "R", "rts": "RTS", "projective": "P", "elastic": "E", "cluttered": "TC"}
+HEADS = ["none", "affine", "projective", "tps", "iterative", "moments", "diffeo", "glimpse", "pstn", "polar"]
+
+
+def machine(run: Path) -> str:
+    """Where the run trained: the device train.py named in the run's sweep log (its last start)."""
+    env = run / "env.json"
+    if env.exists():
+        e = json.loads(env.read_text())
+        return e.get("device_name") or e.get("device_type", "?")
+    log = run / "sweep.log" if (run / "sweep.log").exists() else run.parent.parent / f"{run.name}.log"
+    starts = [line for line in log.read_text(errors="replace").splitlines() if "x" in line and "parameters" in line] if log.exists() else []
+    if not starts:
+        return "?"
+    return "H200" if "), cuda" in starts[-1] else "CPU (2 cores)"
+
+
+def load(sweeps: Path, extra: list[Path]):
+    done, cut = defaultdict(list), []
+    for run in sorted(sweeps.glob("study3*/runs/*/")) + [r for root in extra for r in sorted(root.glob("*/"))]:
+        if run.parent.parent.name == "study3_recipe" or not (run / "metrics.json").exists():
+            continue
+        cfg = json.loads((run / "config.json").read_text())
+        hist = json.loads((run / "metrics.json").read_text())
+        if not hist:
+            continue
+        key = (cfg["dataset"], cfg["variant"], cfg["coordconv"])
+        row = {"seed": cfg["seed"], "error": 100 * (1 - hist[-1]["test_accuracy"]), "epochs": len(hist), "of": cfg["epochs"],
+               "seconds": sum(r["epoch_seconds"] for r in hist), "machine": machine(run), "run": run.name}
+        (done[key] if (run / "final.json").exists() else cut).append((key, row) if not (run / "final.json").exists() else row)
+    return done, cut
+
+
+def fmt(errors: list[float]) -> str:
+    if len(errors) == 1:
+        return f"{errors[0]:.2f} (1 seed)"
+    return f"{st.mean(errors):.2f} ± {st.stdev(errors):.2f} ({len(errors)} seeds)"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("sweeps", type=Path, help="the folder holding study3*/runs")
+    ap.add_argument("--cut", type=Path, action="append", default=[], help="more folders of runs cut short (e.g. results/study3/gpu_unfinished)")
+    a = ap.parse_args(argv)
+    done, cut = load(a.sweeps, a.cut)
+    print("### % test error, cell by cell (Conv localisation net)\n")
+    print("| head | " + " | ".join(f"{SHORT[s]} ours | {SHORT[s]} paper" for s in SETS) + " |")
+    print("|---|" + "---|---|" * len(SETS))
+    for h in HEADS:
+        cells = []
+        for s in SETS:
+            rows = done.get((s, h, False), [])
+            cells.append(fmt([r["error"] for r in rows]) if rows else "–")
+            cells.append(f"{PAPER[(s, h)]}" if (s, h) in PAPER else ("1.7 (ST-CNN)" if s == "cluttered" and h == "affine" else "–"))
+        if any(c != "–" for c in cells[::2]):
+            print(f"| {h} | " + " | ".join(cells) + " |")
+    cc = {k: v for k, v in done.items() if k[2]}
+    if cc:
+        print("\n### CoordConv localisation net (its Conv twin above)\n")
+        print("| set | head | Conv | CoordConv |\n|---|---|---|---|")
+        for (s, h, _), rows in sorted(cc.items()):
+            print(f"| {SHORT[s]} | {h} | {fmt([r['error'] for r in done.get((s, h, False), [])]) if done.get((s, h, False)) else '–'} | {fmt([r['error'] for r in rows])} |")
+    print("\n### Every finished run: epochs and training time on the machine that ran it\n")
+    print("| set | head | CoordConv | seed | % error | epochs | training time | machine | run |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for (s, h, c), rows in sorted(done.items(), key=lambda kv: (SETS.index(kv[0][0]), HEADS.index(kv[0][1]) if kv[0][1] in HEADS else 99)):
+        for r in sorted(rows, key=lambda r: r["seed"]):
+            print(f"| {SHORT[s]} | {h} | {c} | {r['seed']} | {r['error']:.2f} | {r['epochs']} | {r['seconds'] / 60:.1f} min | {r['machine']} | {r['run']} |")
+    if cut:
+        print("\n### Runs cut short (not in any mean): epochs done of those planned, error after the last one\n")
+        print("| set | head | CoordConv | seed | epochs | % error then | machine | run |")
+        print("|---|---|---|---|---|---|---|---|")
+        for (s, h, c), r in sorted(cut, key=lambda kr: (SETS.index(kr[0][0]), kr[0][1])):
+            print(f"| {SHORT[s]} | {h} | {c} | {r['seed']} | {r['epochs']}/{r['of']} | {r['error']:.2f} | {r['machine']} | {r['run']} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
