@@ -5,7 +5,7 @@
 % test error per cell (mean ± sd over the finished seeds, and how many), the epochs and the
 training time of one run (sum of its logged epoch seconds) on the machine that ran it. Runs cut
 short (a deadline, a session's end) are listed apart with their epochs and last error: they are
-not in any mean. Machine: the run's env.json where it has one, else the device its sweep log names.
+not in any mean. Machine: the devices its sweep log names at each start, else its env.json.
 """
 from __future__ import annotations
 
@@ -28,16 +28,15 @@ HEADS = ["none", "affine", "projective", "tps", "iterative", "moments", "diffeo"
 
 
 def machine(run: Path) -> str:
-    """Where the run trained: the device train.py named in the run's sweep log (its last start)."""
-    env = run / "env.json"
-    if env.exists():
-        e = json.loads(env.read_text())
-        return e.get("device_name") or e.get("device_type", "?")
+    """Where the run trained: every device train.py named at a start in the run's sweep log (a
+    GPU run continued on a CPU: "H200 + CPU"), else its env.json."""
     log = run / "sweep.log" if (run / "sweep.log").exists() else run.parent.parent / f"{run.name}.log"
-    starts = [line for line in log.read_text(errors="replace").splitlines() if "x" in line and "parameters" in line] if log.exists() else []
-    if not starts:
-        return "?"
-    return "H200" if "), cuda" in starts[-1] else "CPU (2 cores)"
+    lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+    starts = ["H200" if "), cuda" in line else "CPU (2 cores)" for line in lines if "parameters" in line and ("), cuda" in line or "), cpu" in line)]
+    if not starts and (run / "env.json").exists():
+        env = json.loads((run / "env.json").read_text())
+        starts = ["CPU (2 cores)" if e.get("device_type") == "cpu" else e.get("device_name", "?") for e in (env if isinstance(env, list) else [env])]
+    return " + ".join(dict.fromkeys(starts)) or "?"
 
 
 def load(sweeps: Path, extra: list[Path]):
