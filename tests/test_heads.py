@@ -298,6 +298,7 @@ def test_tps_grid_size_option_and_points():
     assert head.fc.out_features == 50 and out.points.shape == (2, 25, 2)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", HEADS)
 def test_trains_on_rts_without_nan(name, mnist):
     from common.data import TrainStream

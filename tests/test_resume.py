@@ -43,12 +43,14 @@ def inside_epoch_2(proc):
     raise AssertionError(f"the run ended before epoch 2: {proc.communicate()}")
 
 
+@pytest.mark.slow
 def test_same_seed_same_metrics(tmp_path, reference):
     r = train("--run-name", "again", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert metrics(tmp_path / "runs" / "again") == reference
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_gives_identical_metrics(tmp_path, reference):
     p = start("--run-name", "k", "--log-interval=1", cwd=tmp_path)
     ckpt = tmp_path / "runs" / "k" / "checkpoint.pt"
@@ -63,13 +65,28 @@ def test_sigkill_mid_epoch_then_resume_gives_identical_metrics(tmp_path, referen
     assert metrics(tmp_path / "runs" / "k") == reference
 
 
-def test_sigterm_checkpoints_inside_the_epoch_and_resumes_exactly(tmp_path, reference):
-    p = start("--run-name", "t", "--log-interval=1", cwd=tmp_path)
+@pytest.fixture(scope="module")
+def stopped(tmp_path_factory, data_root):
+    """A run stopped with SIGTERM inside epoch 2: (its run folder, exit code, stderr). Tests copy the folder."""
+    cwd = tmp_path_factory.mktemp("stopped")
+    p = start("--run-name", "s", "--log-interval=1", cwd=cwd)
     inside_epoch_2(p)
     p.send_signal(signal.SIGTERM)
     out, err = p.communicate(timeout=120)
-    assert p.returncode == 128 + signal.SIGTERM, err
+    return cwd / "runs" / "s", p.returncode, err
+
+
+def copy_run(stopped, tmp_path, name):
+    shutil.copytree(stopped[0], tmp_path / "runs" / name)
+    return tmp_path / "runs" / name
+
+
+@pytest.mark.slow
+def test_sigterm_checkpoints_inside_the_epoch_and_resumes_exactly(tmp_path, reference, stopped):
+    _, code, err = stopped
+    assert code == 128 + signal.SIGTERM, err
     assert "SIGTERM" in err and "stopped in epoch 2" in err and "Traceback" not in err
+    copy_run(stopped, tmp_path, "t")
     r = train("--run-name", "t", "--resume", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert metrics(tmp_path / "runs" / "t") == reference
@@ -80,17 +97,13 @@ def test_sigterm_checkpoints_inside_the_epoch_and_resumes_exactly(tmp_path, refe
 
 
 @pytest.mark.slow
-def test_a_checkpoint_from_a_gpu_resumes_on_the_cpu_converted_and_says_so(tmp_path, data_root):
+def test_a_checkpoint_from_a_gpu_resumes_on_the_cpu_converted_and_says_so(tmp_path, stopped):
     """Item 6: the config check passed (the device is a runtime key), then restoring the data
     stream's CUDA generator state into a CPU generator raised a RuntimeError traceback. Here a CPU
     checkpoint is made to look like one written on a GPU (its environment, and the 16-byte state a
     CUDA generator has), once with the environment recorded and once as an older checkpoint
     without it."""
-    p = start("--run-name", "g", "--log-interval=1", cwd=tmp_path)
-    inside_epoch_2(p)
-    p.send_signal(signal.SIGTERM)
-    p.communicate(timeout=120)
-    sd = torch.load(tmp_path / "runs" / "g" / "checkpoint.pt", weights_only=True)
+    sd = torch.load(stopped[0] / "checkpoint.pt", weights_only=True)
     assert sd["partial"] is not None and sd["env"]["device_type"] == "cpu"
     sd["stream"] = torch.zeros(16, dtype=torch.uint8)  # torch.cuda generators hold (seed, offset)
     sd["rng"]["cuda"] = torch.zeros(16, dtype=torch.uint8)
@@ -98,8 +111,7 @@ def test_a_checkpoint_from_a_gpu_resumes_on_the_cpu_converted_and_says_so(tmp_pa
     legacy = {k: v for k, v in sd.items() if k != "env"}
     outs = {}
     for name, ckpt in (("recorded", sd), ("legacy", legacy)):
-        run = tmp_path / "runs" / name
-        shutil.copytree(tmp_path / "runs" / "g", run)
+        run = copy_run(stopped, tmp_path, name)
         torch.save(ckpt, run / "checkpoint.pt")
         r = train("--run-name", name, cwd=tmp_path)
         assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
@@ -151,6 +163,7 @@ def test_unwritable_out_dir_file_in_the_way(tmp_path, data_root):
     _one_line_exit_2(train("--out-dir", str(tmp_path / "blocker"), cwd=tmp_path), "--out-dir")
 
 
+@pytest.mark.slow
 def test_divergence_stops_with_exit_3_and_keeps_the_last_good_checkpoint(tmp_path, data_root):
     r = train("--run-name", "d", "--lr=1e6", "--optimizer=sgd", "--loc-lr=1", cwd=tmp_path)
     assert r.returncode == 3, r.stderr

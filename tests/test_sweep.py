@@ -96,6 +96,7 @@ def test_broken_sweep_file_starts_no_run(tmp_path, text, words):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_tiny_grid_runs_reports_a_dead_run_and_resumes(tmp_path, data_root):
     spec = {"name": "tiny", "program": str(ROOT / "train.py"), "method": "grid",
             "metric": {"name": "final/mnist/accuracy", "goal": "maximize"},
@@ -119,6 +120,7 @@ def test_tiny_grid_runs_reports_a_dead_run_and_resumes(tmp_path, data_root):
     assert r2.stdout.count("done (kept)") == 2  # finished runs are not run again
 
 
+@pytest.mark.slow
 def test_sigterm_stops_every_running_run_with_a_checkpoint_and_the_sweep_resumes(tmp_path, data_root):
     spec = {"name": "pre", "program": str(ROOT / "train.py"), "method": "grid",
             "parameters": {"seed": {"values": [1, 2, 3]}}, "command": ["${env}", "${interpreter}", "${program}", "${args}"]}

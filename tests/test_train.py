@@ -18,6 +18,7 @@ def run_train(*args, cwd, env=None):
 TINY = ["--train-limit=512", "--test-limit=500", "--batch-size=32", "--wandb=False", "--eval=basic"]
 
 
+@pytest.mark.slow
 def test_tiny_run_learns_and_writes_its_run_folder(tmp_path, data_root):
     r = run_train("--variant", "affine", "--epochs=4", "--lr=3e-3", *TINY, "--out-dir", "runs", "--run-name", "tiny", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
