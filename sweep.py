@@ -25,9 +25,11 @@ import math
 import os
 import random
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -269,6 +271,7 @@ class Runner:
 
     def __init__(self, root: Path, env: dict, total: int):
         self.root, self.env, self.total = root, env, total
+        self.param_dir = Path(tempfile.mkdtemp(prefix=f"sweep-{root.name}-params-"))  # the agent's per-run files; removed by close()
         self.children: set[subprocess.Popen] = set()
         self.lock = threading.Lock()
         self.stopping = False
@@ -300,7 +303,7 @@ class Runner:
                 fh.flush()
                 t0 = time.time()
                 # its own session: a Ctrl-C at the terminal reaches the sweep, which passes it on once
-                env = self.env if params is None else {**self.env, C.SWEEP_PARAM_ENV: str(write_params(self.root / "params" / f"{rid}.yaml", params))}
+                env = self.env if params is None else {**self.env, C.SWEEP_PARAM_ENV: str(write_params(self.param_dir / f"{rid}.yaml", params))}
                 child = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True)
                 self.children.add(child)
             rc = child.wait()
@@ -383,8 +386,11 @@ def main(argv=None) -> int:
         i, rid, params, run_dir, cmd = job
         return runner.run(i, rid, run_dir, cmd, params)
 
-    with ThreadPoolExecutor(max_workers=a.jobs) as pool:
-        statuses = list(pool.map(launch, jobs))
+    try:
+        with ThreadPoolExecutor(max_workers=a.jobs) as pool:
+            statuses = list(pool.map(launch, jobs))
+    finally:
+        shutil.rmtree(runner.param_dir, ignore_errors=True)
     results = [(rid, params, status, metric_of(run_dir, metric)) for (_, rid, params, run_dir, _), status in zip(jobs, statuses)]
     keys = list(spec["parameters"])
     print(f"\n| run | {' | '.join(keys)} | {metric or 'metric'} | status |")
