@@ -108,9 +108,15 @@ def run(cfg: Config) -> dict:
     torch.set_float32_matmul_precision("high")
     torch.backends.cudnn.benchmark = device.type == "cuda"  # fixed shapes: let cuDNN pick its fastest convolutions
     seed_everything(cfg.seed)
+    size = data.image_size(cfg.dataset)
+    for name in test_set_names(cfg) if not cfg.holdout else []:
+        if data.image_size(name) != size:
+            raise UsageError(f"test set {name!r} is {data.image_size(name)}px but the model takes {size}px ({cfg.dataset}); pick test sets of the same size")
+    if cfg.variant == "none" and cfg.coordconv:
+        print("note: --variant none has no localisation net, so --coordconv changes nothing; --coordconv-classifier puts CoordConv in the classifier", file=sys.stderr)
+    model = variants.build_model(cfg, warn=True).to(device)  # first: a head or classifier that cannot be built stops the run before anything is read or written
     root, cache = data.resolve_data_root(cfg.data_root), data.resolve_cache_dir(cfg.cache_dir)
     train_x, train_y = data.load_mnist(root, train=True)
-    size = data.image_size(cfg.dataset)
     tests = {}
     if cfg.holdout:  # choose recipes here: the test sets are never loaded
         train_x, train_y, val = data.validation_split(cfg.dataset, train_x, train_y, cfg.holdout)
@@ -118,8 +124,6 @@ def run(cfg: Config) -> dict:
     if cfg.train_limit:
         train_x, train_y = train_x[: cfg.train_limit], train_y[: cfg.train_limit]
     for name in test_set_names(cfg) if not cfg.holdout else []:
-        if data.image_size(name) != size:
-            raise UsageError(f"test set {name!r} is {data.image_size(name)}px but the model takes {size}px ({cfg.dataset}); pick test sets of the same size")
         tests[name] = data.load_test_set(name, root, cache).head(cfg.test_limit)
     run_dir = make_run_dir(cfg)
     ckpt_path = run_dir / "checkpoint.pt"
@@ -137,9 +141,6 @@ def run(cfg: Config) -> dict:
     write_json(run_dir / "config.json", cfg.to_dict())
     record_environment(run_dir, device, resume_from)
 
-    if cfg.variant == "none" and cfg.coordconv:
-        print("note: --variant none has no localisation net, so --coordconv changes nothing; --coordconv-classifier puts CoordConv in the classifier", file=sys.stderr)
-    model = variants.build_model(cfg, warn=True).to(device)
     n_head, n_clf = count_params(model.transformer), count_params(model.classifier)
     print(f"{cfg.variant} on {cfg.dataset} ({size}x{size}), {device.type}: {n_head:,} head + {n_clf:,} classifier parameters", file=sys.stderr)
     tracker.summary({"params_head": n_head, "params_classifier": n_clf})

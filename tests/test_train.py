@@ -74,6 +74,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, words, data_root):
     assert "Traceback" not in r.stderr
     for w in words:
         assert w in lines[0]
+    assert not (tmp_path / "runs").exists()  # refused before anything was written
 
 
 def test_missing_data_is_one_line_and_exit_2(tmp_path):
