@@ -26,7 +26,7 @@ from common.errors import UsageError
 from common import testfiles
 from common.evaluation import compatible_sets, evaluate_model, to_markdown, write_report, write_sets_report
 from common.tracking import Tracker
-from common.trainer import pick_device
+from common.trainer import pick_device, read_checkpoint
 from variants import build_model
 
 
@@ -36,11 +36,11 @@ def load_model(path: Path, device):
         ckpt = path / "model.pt"
     if not ckpt.exists():
         raise UsageError(f"no checkpoint at {ckpt}; pass a run folder (it holds checkpoint.pt or model.pt) or a .pt file")
+    sd = read_checkpoint(ckpt)
     try:
-        sd = torch.load(ckpt, map_location="cpu", weights_only=True)
         cfg = Config(**sd["config"])
-    except Exception:
-        raise UsageError(f"{ckpt} is corrupt or not a stn-lab checkpoint; retrain, or point at another run") from None
+    except TypeError:
+        raise UsageError(f"{ckpt} holds a config this version does not know; was it written by another version of stn-lab?") from None
     model = build_model(cfg)
     try:
         model.load_state_dict(sd["model"])

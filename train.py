@@ -25,7 +25,7 @@ from common.config import RUNTIME_KEYS, Config, convert, parse, test_set_names
 from common.errors import UsageError
 from common.models import count_params
 from common.tracking import Tracker
-from common.trainer import Diverged, Stopped, Trainer, evaluate, pick_device, seed_everything
+from common.trainer import Diverged, Stopped, Trainer, evaluate, pick_device, read_checkpoint, seed_everything
 
 
 def write_json(path: Path, obj) -> None:
@@ -48,13 +48,7 @@ def make_run_dir(cfg: Config) -> Path:
 
 
 def load_checkpoint(path: Path, cfg: Config) -> dict:
-    try:
-        # TorchVersion: checkpoints written for a few minutes of this project's history recorded torch.__version__ unconverted
-        with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):
-            sd = torch.load(path, map_location="cpu", weights_only=True)
-        assert isinstance(sd, dict) and {"model", "optimizer", "config", "epoch"} <= set(sd)
-    except Exception:
-        raise UsageError(f"checkpoint {path} is corrupt or not ours; delete it (or pick another --run-name) to start afresh") from None
+    sd = read_checkpoint(path, keys=("model", "optimizer", "config", "epoch"))
     diff = cfg.differs(sd["config"])
     if diff:
         was = ", ".join(f"{k}={sd['config'].get(k)!r}" for k in diff)

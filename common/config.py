@@ -85,7 +85,21 @@ class Config:
     def differs(self, other: dict) -> list[str]:
         """Keys that change what is trained (not where it is logged or drawn) and differ."""
         mine = self.to_dict()
-        return [k for k in mine if k not in RUNTIME_KEYS and other.get(k, mine[k]) != mine[k]]
+        head = {f.name: f.metadata.get("head") for f in dataclasses.fields(Config)}  # another head's options change nothing
+        return [k for k in mine if k not in RUNTIME_KEYS and head[k] in (None, self.variant) and other.get(k, LEGACY.get(k, mine[k])) != mine[k]]
+
+
+# keys added after runs were made, and the value a run whose saved config lacks the key was trained
+# with (its behaviour then): checkpoints are read through ``saved`` (so evaluate.py rebuilds an old
+# run as it was) and ``differs`` refuses to resume one under today's default. A ``--config`` replay
+# takes a file as a partial config, so it does not apply them: replay an old diffeo run with
+# --diffeo-max=0.
+LEGACY = {"diffeo_max": 0.0}  # diffeo velocities were unbounded before the bound was added
+
+
+def saved(config: dict) -> dict:
+    """A saved config (config.json, a checkpoint's) with the legacy value of every key it lacks."""
+    return {**{k: v for k, v in LEGACY.items() if k not in config}, **config}
 
 
 # keys that do not change the result: a checkpoint may be resumed with other values

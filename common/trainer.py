@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from common import data
-from common.config import Config
+from common.config import Config, saved
 from common.errors import UsageError
 from common import runenv
 from common.models import STNClassifier
@@ -126,6 +126,24 @@ def _set_rng_state(st: dict, device) -> None:
         torch.cuda.set_rng_state(st["cuda"], device)
 
 
+def read_checkpoint(path: Path, keys=("model", "config")) -> dict:
+    """A checkpoint (or kept ``model.pt``) as a dict on the CPU, loaded with ``weights_only``; its
+    saved config upgraded with the legacy value of every key it lacks (``common.config.saved``).
+    Raises UsageError naming the file, the cause, and what to do."""
+    try:
+        # TorchVersion: checkpoints written for a few minutes of this project's history recorded torch.__version__ unconverted
+        with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):
+            sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        why = f"{type(err).__name__}: {str(err).splitlines()[0][:120]}" if str(err) else type(err).__name__
+        raise UsageError(f"cannot read checkpoint {path} ({why}); delete it to start afresh, or point at another run") from None
+    missing = [k for k in keys if not isinstance(sd, dict) or k not in sd]
+    if missing:
+        raise UsageError(f"{path} is not a stn-lab checkpoint (no {', '.join(missing)}); point at a run folder's checkpoint.pt or model.pt")
+    sd["config"] = saved(sd["config"])
+    return sd
+
+
 def atomic_save(obj, path: Path) -> None:
     """Write, then rename: a reader (or a resumed run) never sees half a checkpoint."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -219,8 +237,8 @@ class Trainer:
     # ----------------------------------------------------------------- training
     def _check_collapse(self, x) -> None:
         with torch.no_grad():
-            out = self.model.transformer(x[:32]).image
-        if out.abs().sum() <= 1e-3 * x[:32].abs().sum():
+            warp = self.model.transformer(x[:32])
+        if warp.image.abs().sum() / getattr(warp, "samples", 1) <= 1e-3 * x[:32].abs().sum():  # per sample (pstn draws K)
             raise Diverged("the transformer collapsed: its warped batch is empty (it zoomed out of the image); lower --loc-lr or --lr")
 
     def train_epoch(self) -> float:

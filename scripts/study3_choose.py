@@ -7,7 +7,9 @@ for each factor of sweeps/study3_recipe.yaml, its effect: the mean change of val
 when only that factor changes, over every pair of runs that differ in it alone, with the pairs'
 sd and standard error. The recipe keeps a setting only when it lowers the error by more than two
 standard errors; otherwise the cheaper or simpler level (the first listed in FACTORS) stays.
-``--flags`` prints the recipe as train.py flags, one line, for scripts.
+``--flags`` prints the recipe as train.py flags, one line, for scripts. ``--interactions``
+also prints each factor's effect at each level of every other factor: an effect that changes
+sign or size with another factor's level is an interaction, and the averaged effect hides it.
 """
 from __future__ import annotations
 
@@ -62,6 +64,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("sweep_dir", type=Path)
     ap.add_argument("--flags", action="store_true", help="print only the chosen recipe as train.py flags")
+    ap.add_argument("--interactions", action="store_true", help="each factor's effect at each level of every other factor")
     a = ap.parse_args(argv)
     runs = load_runs(a.sweep_dir)
     if not runs:
@@ -86,6 +89,14 @@ def main(argv=None) -> int:
     for d, rs in sorted(by.items()):
         best, worst = min(rs, key=lambda r: r["error"]), max(rs, key=lambda r: r["error"])
         print(f"| {d} | {best['error']:.2f} | {', '.join(f'{k}={best[k]}' for k in FACTORS)} | {worst['error']:.2f} |")
+    if a.interactions:
+        print("\n| factor | given | pairs | change of val. error (points) | s.e. |\n|---|---|---|---|---|")
+        for f in FACTORS:
+            for g, levels in FACTORS.items():
+                for lv in levels if g != f else []:
+                    e = effects([r for r in runs if r[g] == lv]).get(f)
+                    if e:
+                        print(f"| {f} | {g}={lv} | {e['pairs']} | {e['mean']:+.3f} | {e['se']:.3f} |")
     print(f"\nrecipe: {flags}")
     return 0
 

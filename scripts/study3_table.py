@@ -41,7 +41,9 @@ def machine(run: Path) -> str:
 
 def load(sweeps: Path, extra: list[Path]):
     done, cut = defaultdict(list), []
-    for run in sorted(sweeps.glob("study3*/runs/*/")) + [r for root in extra for r in sorted(root.glob("*/"))]:
+    current = {r.name for r in sweeps.glob("study3*/runs/*/") if (r / "metrics.json").exists()}
+    stale = [r for root in extra for r in sorted(root.glob("*/")) if r.name not in current]  # a cut run restarted here is read here
+    for run in sorted(sweeps.glob("study3*/runs/*/")) + stale:
         if run.parent.parent.name == "study3_recipe" or not (run / "metrics.json").exists():
             continue
         cfg = json.loads((run / "config.json").read_text())
@@ -51,7 +53,10 @@ def load(sweeps: Path, extra: list[Path]):
         key = (cfg["dataset"], cfg["variant"], cfg["coordconv"])
         row = {"seed": cfg["seed"], "error": 100 * (1 - hist[-1]["test_accuracy"]), "epochs": len(hist), "of": cfg["epochs"],
                "seconds": sum(r["epoch_seconds"] for r in hist), "machine": machine(run), "run": run.name}
-        (done[key] if (run / "final.json").exists() else cut).append((key, row) if not (run / "final.json").exists() else row)
+        if (run / "final.json").exists():
+            done[key].append(row)
+        else:
+            cut.append((key, row))
     return done, cut
 
 

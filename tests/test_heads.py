@@ -107,7 +107,7 @@ def test_glimpse_starts_as_a_centred_crop_and_the_classifier_fits_it():
     assert torch.allclose(head(x).image, x[..., 7:35, 7:35], atol=1e-5)  # native-resolution crop
     model = variants.build_model(Config(variant="glimpse", dataset="cluttered"))
     assert model.transformer.out_shape == (1, 28, 28) and model(torch.rand(3, 1, 60, 60)).shape == (3, 10)
-    with pytest.raises(ValueError, match="glimpse_size"):
+    with pytest.raises(UsageError, match="glimpse: glimpse_size"):
         variants.build("glimpse", (1, 28, 28), glimpse_size=42)
 
 

@@ -8,8 +8,7 @@ every step, so nothing blurs or falls off the border. Works with affine and proj
 import torch
 
 from common import geometry as geo
-from common.errors import UsageError
-from variants import Transformer, Warp, register
+from variants import Transformer, Warp, float32, no_autocast, register
 from variants.affine import AffineSTN, affine_identity
 from variants.projective import ProjectiveSTN
 
@@ -20,7 +19,7 @@ WARPS = {"affine": (6, affine_identity, AffineSTN.to_matrix), "projective": (8, 
 class IterativeSTN(Transformer):
     def __init__(self, in_shape, *, iterative_steps: int = 4, iterative_warp: str = "affine", **loc):
         if iterative_warp not in WARPS:
-            raise UsageError(f"iterative_warp={iterative_warp!r} is not known; choose one of {', '.join(WARPS)}")
+            raise ValueError(f"iterative_warp={iterative_warp!r} is not known; choose one of {', '.join(WARPS)}")
         _, identity, self.to_matrix = WARPS[iterative_warp]
         super().__init__(in_shape, identity(), **loc)
         self.steps, self.warp, self.affine = iterative_steps, iterative_warp, iterative_warp == "affine"
@@ -30,8 +29,8 @@ class IterativeSTN(Transformer):
         return geo.matrix_grid(m, h, w, affine=self.affine), m
 
     def forward(self, x):
-        with torch.autocast(x.device.type, enabled=False):  # grids in float32
-            return self._forward(x if x.dtype in (torch.float32, torch.float64) else x.float())
+        with no_autocast(x):
+            return self._forward(float32(x))
 
     def _forward(self, x):
         h, w = x.shape[-2:]

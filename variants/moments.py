@@ -13,10 +13,9 @@ import math
 
 import torch
 import torch.nn as nn
-from einops import rearrange
 
 from common import geometry as geo
-from variants import Transformer, Warp, register
+from variants import Transformer, Warp, float32, no_autocast, register
 from variants.affine import affine_identity
 
 
@@ -60,8 +59,8 @@ class MomentSTN(Transformer):
         return geo.matrix_grid(m, h, w, affine=True), m
 
     def forward(self, x):
-        with torch.autocast(x.device.type, enabled=False):  # grids in float32
-            x = x if x.dtype in (torch.float32, torch.float64) else x.float()
+        with no_autocast(x):
+            x = float32(x)
             params = self.predict(x)
             with torch.no_grad():
                 c = canonical_matrix(x, self.spread)

@@ -25,20 +25,18 @@ class PolarSTN(Transformer):
         if polar_size < 4:
             raise ValueError(f"polar_size={polar_size} must be at least 4")
         super().__init__(in_shape, torch.zeros(2), out_size=(polar_size, polar_size), **loc)
-        _, h, w = in_shape
-        r_min, r_max = 1.0 / (max(h, w) - 1), math.sqrt(2.0)  # half a pixel .. the corner
-        radii = torch.logspace(math.log10(r_min), math.log10(r_max), polar_size, dtype=torch.float64)
-        angles = torch.arange(polar_size, dtype=torch.float64) * (2 * math.pi / polar_size)
-        offsets = torch.stack([torch.cos(angles)[:, None] * radii, torch.sin(angles)[:, None] * radii], -1)
-        self.register_buffer("offsets", offsets.float(), persistent=False)  # (A, R, 2) around the origin
+        self.register_buffer("offsets", self._offsets(polar_size, polar_size, torch.float32, None), persistent=False)
 
     def warp_from(self, params, h, w):
         """``params`` (B, 2): the origin; returns the grid (B, A, R, 2) (``h`` angles, ``w`` radii) and no matrix."""
-        offsets = self.offsets if (h, w) == tuple(self.offsets.shape[:2]) else self._offsets(h, w, params)
+        offsets = self.offsets if (h, w) == tuple(self.offsets.shape[:2]) else self._offsets(h, w, params.dtype, params.device)
         return rearrange(params, "b c -> b 1 1 c") + offsets.to(params.dtype), None
 
-    def _offsets(self, h, w, params):
+    def _offsets(self, h, w, dtype, device):
+        """(h, w, 2) offsets from the origin: ``h`` angles 2 pi i / h, ``w`` radii spaced
+        geometrically from half a pixel to the canvas corner (normalised units)."""
         _, ih, iw = self.in_shape
-        radii = torch.logspace(math.log10(1.0 / (max(ih, iw) - 1)), math.log10(math.sqrt(2.0)), w, dtype=params.dtype, device=params.device)
-        angles = torch.arange(h, dtype=params.dtype, device=params.device) * (2 * math.pi / h)
-        return torch.stack([torch.cos(angles)[:, None] * radii, torch.sin(angles)[:, None] * radii], -1)
+        radii = torch.logspace(math.log10(1.0 / (max(ih, iw) - 1)), math.log10(math.sqrt(2.0)), w, dtype=torch.float64)
+        angles = torch.arange(h, dtype=torch.float64) * (2 * math.pi / h)
+        out = torch.stack([torch.cos(angles)[:, None] * radii, torch.sin(angles)[:, None] * radii], -1)
+        return out.to(dtype=dtype, device=device)

@@ -5,8 +5,8 @@ at the identity) and a log-variance (starting at log 0.05^2). Each input is warp
 ``pstn_samples`` K draws, in training and at test; the classifier's predictions are averaged
 over them (``Warp.samples``; ``common.models.STNClassifier``), and the head adds
 ``pstn_kl`` x KL(N(mu, sigma^2) || N(identity, pstn_prior^2)) per image to the loss
-(``Warp.aux_loss``), which keeps the variance from collapsing to a point estimate. At test the
-draws come from a fixed-seed generator, so evaluation is deterministic. What it is for is
+(``Warp.aux_loss``), which keeps the variance from collapsing to a point estimate. At test every
+image gets the same K fixed draws, so evaluation does not depend on batch size or device. What it is for is
 calibration: report its NLL and ECE beside its accuracy.
 """
 import math
@@ -15,7 +15,7 @@ import torch
 from einops import rearrange, repeat
 
 from common import geometry as geo
-from variants import Transformer, Warp, register
+from variants import Transformer, Warp, float32, no_autocast, register
 from variants.affine import affine_identity
 
 INIT_STD = 0.05
@@ -31,6 +31,7 @@ class ProbabilisticSTN(Transformer):
         init = torch.cat([affine_identity(), torch.full((6,), 2 * math.log(INIT_STD))])
         super().__init__(in_shape, init, **loc)
         self.k, self.kl_weight, self.prior = pstn_samples, pstn_kl, pstn_prior
+        self.register_buffer("test_eps", torch.randn(pstn_samples, 1, 6, generator=torch.Generator().manual_seed(0)), persistent=False)
 
     def warp_from(self, params, h, w):
         """``params`` (N, 6) affine draws, or (N, 12) predictions whose mean warp is taken ->
@@ -45,15 +46,18 @@ class ProbabilisticSTN(Transformer):
         return 0.5 * ((var + diff**2) / p2 - 1 - logvar + math.log(p2)).sum(1).mean()
 
     def forward(self, x):
-        with torch.autocast(x.device.type, enabled=False):  # grids in float32
-            x = x if x.dtype in (torch.float32, torch.float64) else x.float()
+        """``x`` (B, C, H, W) -> Warp of K x B images (sample-major), the predicted (B, 12) mean and
+        log-variance, and the weighted KL as ``aux_loss``. Training draws fresh noise; evaluation
+        uses K fixed draws shared by every image (``test_eps``)."""
+        with no_autocast(x):
+            x = float32(x)
             params = self.predict(x)
             mean, logvar = params[:, :6], params[:, 6:].clamp(-20, 4)
             shape = (self.k, *mean.shape)
             if self.training:
                 eps = torch.randn(shape, device=x.device, dtype=x.dtype)
-            else:  # fixed draws: deterministic evaluation
-                eps = torch.randn(shape, generator=torch.Generator(x.device).manual_seed(0), device=x.device, dtype=x.dtype)
+            else:  # the same K draws for every image: predictions independent of batch size, position and device
+                eps = self.test_eps.to(x.dtype).expand(shape)
             draws = rearrange(mean + (0.5 * logvar).exp() * eps, "k b p -> (k b) p")
             grid, m = self.warp_from(draws, *self.out_shape[1:])
             img = geo.sample(repeat(x, "b c h w -> (k b) c h w", k=self.k), grid)

@@ -9,7 +9,7 @@ import torch
 from einops import rearrange
 
 from common import geometry as geo
-from variants import Transformer, Warp, register
+from variants import Transformer, register
 
 
 @register("tps")

@@ -1,0 +1,152 @@
+"""Study 3's building blocks: the paper's models, the downsampling rule, EMA, the validation
+split, and P-STN's evaluation draws."""
+import pytest
+import torch
+
+import variants
+from common import data
+from common.config import Config
+from common.errors import UsageError
+from common.models import PaperCNN, PaperLocNet, count_params
+
+
+@pytest.mark.parametrize("size", [21, 28, 30, 42])
+def test_paper_classifier_takes_every_canvas_it_meets(size):
+    clf = PaperCNN((1, size, size))
+    assert clf(torch.rand(3, 1, size, size)).shape == (3, 10)
+    convs = [m for m in clf.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.kernel_size for c in convs] == [(9, 9), (7, 7)]  # conv 9x9, conv 7x7 (section 4.1)
+
+
+def test_paper_classifier_refuses_a_canvas_too_small():
+    with pytest.raises(UsageError, match="21x21"):
+        PaperCNN((1, 14, 14))
+
+
+@pytest.mark.parametrize("size", [28, 42, 60])
+def test_paper_localisation_net_sees_a_half_size_input_and_has_20_features(size):
+    loc = PaperLocNet((1, size, size))
+    assert loc(torch.rand(2, 1, size, size)).shape == (2, 20)
+    convs = [m for m in loc.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.out_channels, c.kernel_size) for c in convs] == [(20, (5, 5)), (20, (5, 5))]
+    assert isinstance(loc.features[0], torch.nn.AvgPool2d)  # the 2x downsampling comes first
+
+
+@pytest.mark.parametrize("dataset,variant,side", [("rotated", "affine", 28), ("rts", "affine", 21), ("cluttered", "tps", 30),
+                                                  ("rts", "glimpse", 28), ("rts", "none", 42), ("cluttered", "polar", 28)])
+def test_auto_downsampling_halves_only_outputs_above_digit_size(dataset, variant, side):
+    cfg = Config(variant=variant, dataset=dataset, classifier="paper", loc_net="paper", st_downsample=0)
+    model = variants.build_model(cfg)
+    seen = []
+    model.classifier.register_forward_pre_hook(lambda m, a: seen.append(a[0].shape[-1]))
+    size = data.image_size(dataset)
+    assert model(torch.rand(2, 1, size, size)).shape == (2, 10) and seen == [side]
+
+
+def test_a_downsampling_that_does_not_divide_the_output_is_refused():
+    with pytest.raises(UsageError, match="st-downsample=3"):
+        variants.build_model(Config(variant="affine", dataset="mnist", st_downsample=3))
+
+
+class _Stream:
+    """Four fixed batches of random images: enough for the trainer's loop."""
+
+    def __init__(self, n=4, b=8):
+        g = torch.Generator().manual_seed(0)
+        self.data = [(torch.rand(b, 1, 28, 28, generator=g), torch.randint(0, 10, (b,), generator=g)) for _ in range(n)]
+        self.labels = torch.cat([y for _, y in self.data])
+
+    def __len__(self):
+        return len(self.data)
+
+    def permutation(self):
+        return None
+
+    def batches(self, perm, start=0):
+        for i in range(start, len(self.data)):
+            yield i, (*self.data[i], {})
+
+    def state(self):
+        return torch.zeros(1)
+
+    def set_state(self, s):
+        pass
+
+
+def test_ema_is_what_is_evaluated_and_kept(tmp_path):
+    from common.trainer import Trainer
+
+    torch.manual_seed(0)
+    cfg = Config(variant="affine", ema=0.5, epochs=2, lr=1e-2)
+    model = variants.build_model(cfg)
+    x, y = _Stream().data[0]
+    ts = data.TestSet("t", (x * 255).to(torch.uint8), y, {})
+    tr = Trainer(cfg, model, _Stream(), ts, torch.device("cpu"), checkpoint=tmp_path / "c.pt", show=False)
+    assert tr.eval_model is tr.ema.module
+    tr.run()
+    ema = tr.ema.module.state_dict()
+    assert all(torch.equal(v, ema[k]) for k, v in model.state_dict().items())  # the kept model is the average
+    saved = torch.load(tmp_path / "c.pt", weights_only=False)
+    assert saved["ema"] is not None and all(torch.equal(v, saved["model"][k]) for k, v in ema.items())
+
+
+def test_validation_split_holds_out_the_last_digits_and_never_the_test_set(mnist):
+    (train_x, train_y), (test_x, _) = mnist
+    rest_x, rest_y, val = data.validation_split("rts", train_x, train_y, 200)
+    assert torch.equal(rest_x, train_x[:-200]) and torch.equal(val.labels, train_y[-200:])
+    assert val.name == "rts-val" and val.images.shape == (200, 1, 42, 42)
+    again = data.validation_split("rts", train_x, train_y, 200)[2]
+    assert torch.equal(again.images, val.images)  # fixed by its own seed
+    with pytest.raises(UsageError, match="holdout"):
+        data.validation_split("rts", train_x, train_y, len(train_x))
+
+
+def test_a_holdout_run_never_loads_a_test_set(data_root, tmp_path, monkeypatch):
+    import train
+
+    def refuse(*a, **k):
+        raise AssertionError("a --holdout run loaded a test set")
+
+    monkeypatch.setattr(data, "load_test_set", refuse)
+    cfg = Config(variant="affine", dataset="rotated", holdout=100, train_limit=200, epochs=1, batch_size=50, data_root=str(data_root),
+                 out_dir=str(tmp_path), run_name="h", img=str(tmp_path / "stn.png"), wandb=False)
+    final = train.run(cfg)
+    assert list(final["test"]) == ["rotated-val"] and final["test"]["rotated-val"]["n"] == 100
+
+
+def test_pstn_evaluation_does_not_depend_on_batch_size_or_position():
+    torch.manual_seed(0)
+    model = variants.build_model(Config(variant="pstn")).eval()
+    with torch.no_grad():
+        model.transformer.fc.weight.normal_(0, 0.5)
+    x = torch.rand(6, 1, 28, 28)
+    with torch.no_grad():
+        full = model(x)
+        assert torch.allclose(full[:2], model(x[:2]), atol=1e-6) and torch.allclose(full[4:], model(x[4:]), atol=1e-6)
+        assert count_params(model.transformer) > 0
+
+
+def test_a_run_saved_before_a_key_existed_is_rebuilt_as_it_was():
+    """diffeo had no velocity bound before diffeo_max: an old diffeo config rebuilds unbounded, a
+    resume of it with today's default is refused, and other heads do not care about the key."""
+    from common.config import saved
+
+    old = {k: v for k, v in Config(variant="diffeo").to_dict().items() if k != "diffeo_max"}
+    assert Config(**saved(old)).diffeo_max == 0.0
+    assert variants.build_model(Config(**saved(old))).transformer.vmax == 0.0
+    assert Config(variant="diffeo").differs(old) == ["diffeo_max"]
+    old_affine = {k: v for k, v in Config(variant="affine").to_dict().items() if k != "diffeo_max"}
+    assert Config(variant="affine").differs(old_affine) == []
+    assert Config(variant="affine", tps_grid=6).differs(Config(variant="affine").to_dict()) == []  # another head's option
+
+
+def test_an_unreadable_checkpoint_names_its_cause(tmp_path):
+    from common.trainer import read_checkpoint
+
+    bad = tmp_path / "checkpoint.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(UsageError, match=r"cannot read checkpoint .*\(\w+"):
+        read_checkpoint(bad)
+    torch.save({"model": {}}, bad)
+    with pytest.raises(UsageError, match="no config"):
+        read_checkpoint(bad)
