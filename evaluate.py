@@ -94,6 +94,9 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
     ap.add_argument("--wandb", type=str2bool, nargs="?", const=True, default=True, help="log to the run's W&B record")
     a = ap.parse_intermixed_args(argv)  # runs may come after the flags
+    if a.test_limit < 0:
+        print(f"error: --test-limit={a.test_limit} is out of range: it must be >= 0 (0: all)", file=sys.stderr)
+        return 2
     try:
         if len(a.run) > 1 and not a.out:
             raise UsageError(f"{len(a.run)} runs need --out DIR for their side-by-side report")

@@ -166,7 +166,7 @@ class TimmClassifier(nn.Module):
         import timm
 
         if not timm.list_models(name):
-            raise UsageError(f"unknown classifier {name!r}; use 'tutorial' or a timm model name (see timm.list_models())")
+            raise UsageError(f"unknown classifier {name!r}; use 'tutorial', 'paper', 'polar' or a timm model name (see timm.list_models())")
         self.coords = AddCoords(with_r) if coordconv else nn.Identity()
         chans = in_shape[0] + (2 + int(with_r) if coordconv else 0)
         self.net = timm.create_model(name, pretrained=False, in_chans=chans, num_classes=num_classes)

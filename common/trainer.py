@@ -134,9 +134,8 @@ def read_checkpoint(path: Path, keys=("model", "config")) -> dict:
         # TorchVersion: checkpoints written for a few minutes of this project's history recorded torch.__version__ unconverted
         with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):
             sd = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        why = f"{type(err).__name__}: {str(err).splitlines()[0][:120]}" if str(err) else type(err).__name__
-        raise UsageError(f"cannot read checkpoint {path} ({why}); delete it to start afresh, or point at another run") from None
+    except Exception as err:  # torch's own messages run to a screenful: name the kind
+        raise UsageError(f"checkpoint {path} is corrupt or not a stn-lab checkpoint ({type(err).__name__}); delete it to start afresh, or point at another run") from None
     missing = [k for k in keys if not isinstance(sd, dict) or k not in sd]
     if missing:
         raise UsageError(f"{path} is not a stn-lab checkpoint (no {', '.join(missing)}); point at a run folder's checkpoint.pt or model.pt")

@@ -145,7 +145,7 @@ def test_an_unreadable_checkpoint_names_its_cause(tmp_path):
 
     bad = tmp_path / "checkpoint.pt"
     bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(UsageError, match=r"cannot read checkpoint .*\(\w+"):
+    with pytest.raises(UsageError, match=r"is corrupt or not a stn-lab checkpoint \(\w+"):
         read_checkpoint(bad)
     torch.save({"model": {}}, bad)
     with pytest.raises(UsageError, match="no config"):
