@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Study 3's evaluation metrics, for the question "which metrics tell models apart": evaluate.py on
+# every finished kept model (results/study3/sweeps/*/runs/*/model.pt), its eval.json and config
+# mirrored under results/study3/metrics/<run>/ (the run folders' own eval/ stays untracked), then
+# the per-run table and the rank agreement of each metric with the error, per training set.
+#   scripts/study3_metrics.sh            # resumable: models already mirrored are skipped
+# About a minute per model on a 2-core CPU.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+dst=results/study3/metrics
+mkdir -p "$dst"
+for model in results/study3/sweeps/study3/runs/*/model.pt results/study3/sweeps/study3_coordconv/runs/*/model.pt \
+             results/study3/sweeps/study3_newheads/runs/*/model.pt; do
+  [ -f "$model" ] || continue
+  run=$(dirname "$model"); name=$(basename "$run")
+  [ -f "$dst/$name/eval/eval.json" ] && continue
+  echo "== $(date -u +%FT%TZ) $name"
+  "$PY" evaluate.py "$run" --wandb=False > /dev/null
+  mkdir -p "$dst/$name/eval"
+  cp "$run/config.json" "$dst/$name/"
+  cp "$run/eval/eval.json" "$run/eval/eval.md" "$dst/$name/eval/"
+done
+for seed in 1 2 3; do
+  ls "$dst"/*/config.json > /dev/null 2>&1 || break
+  grep -l "\"seed\": $seed\b" "$dst"/*/config.json > /dev/null 2>&1 || continue
+  { echo "### seed $seed: metrics on each run's own test set"; echo
+    "$PY" scripts/metrics_table.py "$dst" --seed "$seed"; echo
+    echo "### seed $seed: rank agreement of each metric with the error (Spearman, +1 = same order)"; echo
+    "$PY" scripts/metric_agreement.py "$dst" --seed "$seed"; echo; } > "$dst/seed$seed.md"
+  cat "$dst/seed$seed.md"
+done
