@@ -68,7 +68,7 @@ def place(digits: torch.Tensor, size: int, degrees: float = 0.0, scale: float = 
 def test_set_metrics(model, ts: data.TestSet, batch_size: int, device) -> dict:
     logits = logits_of(model, ts.images, batch_size, device)
     out = M.error_rate(logits, ts.labels)
-    out.update({"nll": M.nll(logits, ts.labels), "ece": M.ece(logits, ts.labels)})
+    out.update({"nll": M.nll(logits, ts.labels), "ece": M.ece(logits, ts.labels), "confidence": M.confidence(logits)})
     return out
 
 
@@ -224,15 +224,16 @@ def evaluate_model(model, cfg, device, *, sets: list[str], batch_size: int = 100
 # --------------------------------------------------------------------------- writing
 def to_markdown(report: dict) -> str:
     lines = [f"### {report['variant']}{' + CoordConv' if report['coordconv'] else ''}, trained on {report['dataset']}", "",
-             "| test set | accuracy | error % (95% CI) | NLL | ECE | pixel MSE (identity) | matrix error (identity) |",
-             "|---|---|---|---|---|---|---|"]
+             "| test set | accuracy | error % (95% CI) | NLL | ECE | mean confidence | pixel MSE (identity) | matrix error (identity) |",
+             "|---|---|---|---|---|---|---|---|"]
     for name, r in report["sets"].items():
         lo, hi = r["error_ci95"]
         rec = r.get("recovery") or {}
         pix = rec["skipped"] if "skipped" in rec else f"{rec['pixel_mse']:.4f} ({rec['pixel_mse_identity']:.4f})" if rec else "–"
         mat = f"{rec['matrix_error']:.3f} ({rec['matrix_error_identity']:.3f})" if "matrix_error" in rec else "–"
         tag = f" (padded {r['padded_from']}→{report_size(report)})" if "padded_from" in r else ""
-        lines.append(f"| {name}{tag} | {r['correct']}/{r['n']} | {100 * r['error']:.2f} ({100 * lo:.2f}–{100 * hi:.2f}) | {r['nll']:.4f} | {r['ece']:.4f} | {pix} | {mat} |")
+        conf = f"{r['confidence']:.4f}" if "confidence" in r else "–"  # reports written before it existed
+        lines.append(f"| {name}{tag} | {r['correct']}/{r['n']} | {100 * r['error']:.2f} ({100 * lo:.2f}–{100 * hi:.2f}) | {r['nll']:.4f} | {r['ece']:.4f} | {conf} | {pix} | {mat} |")
     if "robustness" in report:
         rb = report["robustness"]
         lines += ["", f"rotation AUC {rb['rotation_auc']:.4f} · scale AUC {rb['scale_auc']:.4f} · invariance {rb['invariance']:.4f}"]

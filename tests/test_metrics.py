@@ -39,6 +39,7 @@ def test_constant_model():
     assert M.error_rate(lg, y)["accuracy"] == pytest.approx(0.1)
     assert M.nll(lg, y) == pytest.approx(math.log(10))
     assert M.ece(lg, y) == pytest.approx(0.0, abs=1e-9)  # 10% confident, 10% right: calibrated
+    assert M.confidence(lg) == pytest.approx(0.1)
 
 
 def test_known_miscalibrated_model():
@@ -48,6 +49,7 @@ def test_known_miscalibrated_model():
     lg = p.log()
     y = torch.tensor([0] * 5 + [1] * 5)
     assert M.ece(lg, y) == pytest.approx(0.4, abs=1e-6)
+    assert M.confidence(lg) == pytest.approx(0.9, abs=1e-6)
     assert M.nll(lg, y) == pytest.approx(-(0.5 * math.log(0.9) + 0.5 * math.log(0.1 / 9)), abs=1e-6)
 
 
@@ -58,6 +60,16 @@ def test_ece_bins_separately():
     p[2:, 0], p[2:, 1:] = 0.55, 0.45 / 9
     y = torch.tensor([0, 0, 1, 1])
     assert M.ece(p.log(), y) == pytest.approx(0.5 * 0.05 + 0.5 * 0.55, abs=1e-6)
+
+
+def test_label_smoothing_shows_as_under_confidence():
+    # a model that has fitted smoothed targets exactly (eps = 0.1: 0.91 on the true class) and is
+    # always right: ECE is the whole gap 1 - 0.91, and the confidence says it is under-confidence
+    y = torch.arange(10).repeat(4)
+    p = torch.full((40, 10), 0.01)
+    p[torch.arange(40), y] = 0.91
+    assert M.confidence(p.log()) == pytest.approx(0.91, abs=1e-6)
+    assert M.ece(p.log(), y) == pytest.approx(1 - 0.91, abs=1e-6)
 
 
 def test_curve_auc_and_agreement():
