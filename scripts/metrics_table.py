@@ -11,8 +11,8 @@ from study_table import DATASET_ORDER, HEAD_ORDER, rank
 
 
 def main(roots, seed=None, dataset=None):
-    print("| train set | head | error % (95% CI) | NLL | ECE | rotation AUC | scale AUC | invariance | pixel MSE (identity) | matrix error (identity) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| train set | head | error % (95% CI) | NLL | ECE | mean confidence | rotation AUC | scale AUC | invariance | pixel MSE (identity) | matrix error (identity) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     found = []
     for root in roots:
         for f in sorted(Path(root).glob("*/eval/eval.json")):  # ties in the row order below keep this fixed order
@@ -29,8 +29,9 @@ def main(roots, seed=None, dataset=None):
         pix = rec["skipped"] if "skipped" in rec else f"{rec['pixel_mse']:.4f} ({rec['pixel_mse_identity']:.4f})" if rec else "–"
         mat = f"{rec['matrix_error']:.3f} ({rec['matrix_error_identity']:.3f})" if "matrix_error" in rec else "–"
         lo, hi = s["error_ci95"]
+        conf = f"{s['confidence']:.3f}" if "confidence" in s else "–"  # reports written before it existed
         print(f"| {r['dataset']} | {r['variant']}{' +cc' if r['coordconv'] else ''} | {100 * s['error']:.2f} ({100 * lo:.2f}–{100 * hi:.2f}) | "
-              f"{s['nll']:.3f} | {s['ece']:.3f} | {rb.get('rotation_auc', float('nan')):.3f} | {rb.get('scale_auc', float('nan')):.3f} | "
+              f"{s['nll']:.3f} | {s['ece']:.3f} | {conf} | {rb.get('rotation_auc', float('nan')):.3f} | {rb.get('scale_auc', float('nan')):.3f} | "
               f"{rb.get('invariance', float('nan')):.3f} | {pix} | {mat} |")
 
 

@@ -56,3 +56,22 @@ def test_the_committed_agreement_tables_are_what_the_script_prints(monkeypatch):
         lines = (ROOT / "results" / "gpu" / name).read_text().splitlines()[1:]
         got = table(ROOT / "results" / "gpu" / "sweeps" / "study2" / "runs", monkeypatch, lambda xs: xs[::-1], seed).splitlines()
         assert got == lines
+
+
+def test_metrics_table_shows_confidence_and_a_dash_for_reports_without_it(tmp_path):
+    import metrics_table
+
+    for i, conf in enumerate((0.905, None)):
+        run = tmp_path / f"run-{i}"
+        (run / "eval").mkdir(parents=True)
+        (run / "config.json").write_text(json.dumps({"seed": 1}))
+        s = {"error": 0.01, "error_ci95": [0.008, 0.012], "nll": 0.13, "ece": 0.1}
+        if conf is not None:
+            s["confidence"] = conf
+        (run / "eval" / "eval.json").write_text(json.dumps({"variant": ["tps", "affine"][i], "dataset": "rts", "coordconv": False,
+                                                            "sets": {"rts": s}, "robustness": {}}))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        metrics_table.main([tmp_path], seed=1)
+    rows = {line.split(" | ")[1]: line.split(" | ") for line in out.getvalue().splitlines()[2:]}
+    assert rows["tps"][5] == "0.905" and rows["affine"][5] == "–"
