@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Study 3's finished models on test sets we did not make: scripts/make_external_sets.py writes the
+# five protocols again with other tools and other draws; each kept model is scored on our test set
+# and on that one, side by side (evaluate.py --out: sets.md, sets.json, sets.png per protocol).
+#   scripts/study3_external.sh        # raw output: results/study3/external/<set>/sets.md
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+ext=results/study3/external
+for set in rotated rts projective elastic cluttered; do
+  [ -f "$ext/$set.npz" ] || "$PY" scripts/make_external_sets.py --sets "$set" --out-dir "$ext"
+  runs=()
+  for cfg in results/study3/sweeps/{study3,study3_coordconv,study3_newheads}/runs/*/config.json; do
+    [ -f "$(dirname "$cfg")/model.pt" ] && grep -q "\"dataset\": \"$set\"" "$cfg" && runs+=("$(dirname "$cfg")")
+  done
+  [ ${#runs[@]} -gt 0 ] || continue
+  echo "== $set: ${#runs[@]} models"
+  # the runs' own eval/ folders are scratch here (untracked); their full reports live in results/study3/metrics
+  "$PY" evaluate.py "${runs[@]}" --sets "$set" --test-file "$set-ext=$ext/$set.npz" --curves false --wandb false --out "$ext/$set"
+done
