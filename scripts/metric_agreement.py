@@ -57,6 +57,9 @@ def main(root, seed):
     print("|---|---|" + "---|" * len(METRICS))
     for ds in ordered(runs, DATASET_ORDER):
         rs = runs[ds]
+        if len(rs) < 3:  # a rank correlation of two points is +-1 whatever the metric; of one, undefined
+            print(f"| {ds} | {len(rs)} | " + " | ".join(["– (needs 3 runs)"] * len(METRICS)) + " |")
+            continue
         err = [r["sets"][ds]["error"] for r in rs]
         cells = []
         for get, lower in METRICS.values():

@@ -75,3 +75,9 @@ def test_metrics_table_shows_confidence_and_a_dash_for_reports_without_it(tmp_pa
         metrics_table.main([tmp_path], seed=1)
     rows = {line.split(" | ")[1]: line.split(" | ") for line in out.getvalue().splitlines()[2:]}
     assert rows["tps"][5] == "0.905" and rows["affine"][5] == "–"
+
+
+def test_agreement_needs_three_runs(tmp_path, monkeypatch):
+    fake_study(tmp_path, n=2)  # two points always correlate at +-1: no coefficient is printed for them
+    row = table(tmp_path, monkeypatch, sorted).splitlines()[2]
+    assert row.startswith("| rts | 2 |") and row.count("needs 3 runs") == 6
