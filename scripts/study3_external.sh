@@ -18,3 +18,4 @@ for set in rotated rts projective elastic cluttered; do
   # the runs' own eval/ folders are scratch here (untracked); their full reports live in results/study3/metrics
   "$PY" evaluate.py "${runs[@]}" --sets "$set" --test-file "$set-ext=$ext/$set.npz" --curves false --wandb false --out "$ext/$set"
 done
+"$PY" scripts/study3_external_table.py > "$ext/table.md" && cat "$ext/table.md"

@@ -81,3 +81,16 @@ def test_agreement_needs_three_runs(tmp_path, monkeypatch):
     fake_study(tmp_path, n=2)  # two points always correlate at +-1: no coefficient is printed for them
     row = table(tmp_path, monkeypatch, sorted).splitlines()[2]
     assert row.startswith("| rts | 2 |") and row.count("needs 3 runs") == 6
+
+
+def test_external_table_pairs_our_set_with_the_independent_one(tmp_path, capsys):
+    import study3_external_table
+
+    (tmp_path / "runs" / "sw" / "runs" / "r1").mkdir(parents=True)
+    (tmp_path / "runs" / "sw" / "runs" / "r1" / "config.json").write_text(json.dumps({"dataset": "rts", "variant": "tps", "seed": 2}))
+    (tmp_path / "ext" / "rts").mkdir(parents=True)
+    (tmp_path / "ext" / "rts" / "sets.json").write_text(json.dumps({"r1": {
+        "rts": {"accuracy": 0.99, "error": 0.01, "n": 10000}, "rts-ext": {"accuracy": 0.985, "error": 0.015, "n": 10000}}}))
+    assert study3_external_table.main(["--root", str(tmp_path / "ext"), "--runs", str(tmp_path / "runs")]) == 0
+    row = capsys.readouterr().out.splitlines()[2].split(" | ")
+    assert row[:4] == ["| rts", "tps", "False", "2"] and row[4].startswith("1.00 (") and row[5].startswith("1.50 (") and row[6] == "+0.50"

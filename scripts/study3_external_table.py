@@ -1,0 +1,51 @@
+"""One table of study 3's kept models on our test sets and on the independently made ones
+(scripts/study3_external.sh writes results/study3/external/<set>/sets.json; this reads them).
+
+    python scripts/study3_external_table.py > results/study3/external/table.md
+
+% error with its 95% Wilson interval on each set, and the change from ours to theirs: a model
+that had learned our generator's quirks would lose accuracy on theirs beyond the intervals.
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+from common.metrics import wilson_interval  # noqa: E402
+from study_table import DATASET_ORDER, HEAD_ORDER, rank  # noqa: E402
+
+
+def cell(s: dict) -> str:
+    lo, hi = wilson_interval(round(s["accuracy"] * s["n"]), s["n"])
+    return f"{100 * s['error']:.2f} ({100 * (1 - hi):.2f}–{100 * (1 - lo):.2f})"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--root", default="results/study3/external", help="folder of <set>/sets.json")
+    ap.add_argument("--runs", default="results/study3/sweeps", help="folder of sweeps/runs (for each run's config)")
+    a = ap.parse_args(argv)
+    configs = {p.parent.name: json.loads(p.read_text()) for p in Path(a.runs).glob("*/runs/*/config.json")}
+    rows = []
+    for f in sorted(Path(a.root).glob("*/sets.json")):
+        for run, sets in json.loads(f.read_text()).items():
+            cfg = configs.get(run)
+            ours, theirs = sets.get(f.parent.name), sets.get(f"{f.parent.name}-ext")
+            if cfg is None or ours is None or theirs is None:
+                continue
+            rows.append((rank(cfg["dataset"], DATASET_ORDER), rank(cfg["variant"], HEAD_ORDER), cfg, run, ours, theirs))
+    if not rows:
+        ap.error(f"no side-by-side reports under {a.root}; run scripts/study3_external.sh first")
+    print("| set | head | CoordConv | seed | % error, our test set (95% CI) | % error, independent set (95% CI) | change (points) | run |")
+    print("|---|---|---|---|---|---|---|---|")
+    for *_, cfg, run, ours, theirs in sorted(rows, key=lambda r: r[:2] + (r[2]["seed"], r[3])):
+        print(f"| {cfg['dataset']} | {cfg['variant']} | {cfg.get('coordconv', False)} | {cfg['seed']} | {cell(ours)} | {cell(theirs)} | "
+              f"{100 * (theirs['error'] - ours['error']):+.2f} | {run} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
