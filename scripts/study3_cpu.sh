@@ -27,7 +27,7 @@ run() {  # sweep file, then --where conditions
 for cell in study3_newheads:rotated:glimpse study3_newheads:rts:glimpse study3_newheads:cluttered:glimpse \
             study3_newheads:rotated:polar study3_newheads:rts:polar study3_newheads:cluttered:polar \
             study3:projective:tps study3_newheads:rotated:pstn study3_newheads:rts:pstn study3:elastic:tps \
-            study3_newheads:cluttered:pstn study3:projective:none study3:elastic:none \
+            study3:rts:iterative study3_newheads:cluttered:pstn study3:projective:none study3:elastic:none \
             study3:rotated:affine study3:rts:affine study3:cluttered:affine study3:projective:affine \
             study3:elastic:affine study3:projective:iterative study3:elastic:iterative; do
   IFS=: read -r sw ds var <<< "$cell"
