@@ -2,22 +2,26 @@
 numbers on images we did not make (the issue's re-check, done before anyone else does it).
 
     python scripts/make_external_sets.py                       # all five, 10,000 digits each
-    python scripts/make_external_sets.py --sets projective,elastic --limit 2000
+    python scripts/make_external_sets.py --sets projective,elastic --limit 2000 --out-dir /tmp/ext
 
 Same protocol as ``common/data.py`` (Jaderberg et al. 2015, appendix A; our P sigma from IC-STN),
-other tools and other draws; it imports nothing from stn-lab:
+other tools and other draws; it imports nothing from stn-lab. Where the two differ, by design:
+RTS offsets are whole pixels here, continuous there.
 
 - rotated: torchvision ``v2.functional.rotate``, angle uniform in ±90°, bilinear.
 - rts: ``v2.functional.affine`` (rotation ±45°, scale 0.7–1.2 about the digit's centre) on a
   96x96 canvas, then a 42x42 window at a uniform integer position that keeps the scaled 28-pixel
   box on the canvas (our rule; ``make_external_rts.py`` is the variant that lets digits reach further).
-- projective: ``v2.functional.perspective``: each corner of the 28x28 image moved by
-  N(0, sigma²) pixels per axis, sigma = 12.5% of the side (3.5 px), clipped at 2 sigma.
+- projective: ``v2.functional.perspective``: each corner of the output reads the input at that
+  corner moved by N(0, sigma²) pixels per axis, sigma = 12.5% of the side between the outer pixel
+  centres (3.375 px), clipped at 2 sigma.
 - elastic: a thin-plate spline solved with numpy: a 4x4 grid of control points spanning the
   image, each moved by N(0, 1.5²) pixels per axis; sampled with torch's ``grid_sample``.
 - cluttered: numpy only: the digit pasted at a uniform integer position on a 60x60 canvas, then 6
-  pieces of 6x6 cut at uniform positions from uniformly drawn MNIST *training* digits, pasted at
-  uniform positions, combined by pixel-wise max.
+  pieces of 6x6 cut at uniform positions at least 4 px inside uniformly drawn MNIST *training*
+  digits, pasted at uniform positions, combined by pixel-wise max. (Cut from anywhere on the
+  digit instead, the clutter holds 40% less ink and every model reads it better; the paper does
+  not say which: docs/study3.md.)
 
 Each set is ``OUT/NAME.npz`` (``images`` uint8 (N, S, S), ``labels`` int64 (N,), ``readme``) and
 ``OUT/NAME.npz.md``, readable by ``evaluate.py --test-file NAME-ext=OUT/NAME.npz``.
@@ -39,6 +43,11 @@ from tqdm import tqdm
 
 DIGIT = 28
 BILINEAR = InterpolationMode.BILINEAR
+# the protocols' numbers, written here again (tests compare them with common/data.py's)
+ROT_MAX, RTS_MAX, RTS_SCALE = 90.0, 45.0, (0.7, 1.2)
+P_SIGMA_PX, P_CLIP = 0.125 * (DIGIT - 1), 2.0  # 12.5% of the side between the outer pixel centres
+E_GRID, E_SIGMA_PX = 4, 1.5
+TC_SIZE, TC_PIECES, TC_PIECE, TC_MARGIN = 60, 6, 6, 4  # pieces cut at least TC_MARGIN px inside the digit's 28x28
 
 
 def _u8(x: torch.Tensor) -> np.ndarray:
@@ -46,7 +55,7 @@ def _u8(x: torch.Tensor) -> np.ndarray:
 
 
 def rotated(images: np.ndarray, rng: np.random.Generator, train: np.ndarray) -> tuple[np.ndarray, str]:
-    angle = rng.uniform(-90, 90, len(images))
+    angle = rng.uniform(-ROT_MAX, ROT_MAX, len(images))
     out = np.stack([_u8(TF.rotate(torch.from_numpy(im)[None].float() / 255, float(a), interpolation=BILINEAR)[0])
                     for im, a in zip(tqdm(images, desc="rotated", unit="digit", mininterval=2), angle)])
     return out, "angle uniform in ±90° about the image centre (torchvision rotate, bilinear)"
@@ -57,7 +66,7 @@ def rts(images: np.ndarray, rng: np.random.Generator, train: np.ndarray) -> tupl
     off = (big - DIGIT) // 2
     out = np.zeros((len(images), canvas, canvas), np.uint8)
     for i, im in enumerate(tqdm(images, desc="rts", unit="digit", mininterval=2)):
-        angle, scale = rng.uniform(-45, 45), rng.uniform(0.7, 1.2)
+        angle, scale = rng.uniform(-RTS_MAX, RTS_MAX), rng.uniform(*RTS_SCALE)
         room = (canvas - DIGIT * scale) / 2  # how far the scaled box's centre may move and stay on the canvas
         dx, dy = rng.integers(-int(room), int(room) + 1, 2)
         x = torch.zeros(1, big, big)
@@ -70,13 +79,15 @@ def rts(images: np.ndarray, rng: np.random.Generator, train: np.ndarray) -> tupl
 
 
 def projective(images: np.ndarray, rng: np.random.Generator, train: np.ndarray) -> tuple[np.ndarray, str]:
-    sigma = 0.125 * DIGIT
-    start = [[0, 0], [DIGIT - 1, 0], [DIGIT - 1, DIGIT - 1], [0, DIGIT - 1]]
+    sigma = P_SIGMA_PX
+    corners = [[0, 0], [DIGIT - 1, 0], [DIGIT - 1, DIGIT - 1], [0, DIGIT - 1]]
     out = np.zeros_like(images)
     for i, im in enumerate(tqdm(images, desc="projective", unit="digit", mininterval=2)):
-        end = (np.array(start) + np.clip(rng.normal(0, sigma, (4, 2)), -2 * sigma, 2 * sigma)).tolist()
-        out[i] = _u8(TF.perspective(torch.from_numpy(im)[None].float() / 255, start, end, interpolation=BILINEAR)[0])
-    return out, f"each corner moved by N(0, {sigma:g}²) px per axis, clipped at 2σ (torchvision perspective, bilinear)"
+        moved = (np.array(corners) + np.clip(rng.normal(0, sigma, (4, 2)), -P_CLIP * sigma, P_CLIP * sigma)).tolist()
+        # torchvision moves startpoints to endpoints: the output's corner shows the input at the moved corner
+        out[i] = _u8(TF.perspective(torch.from_numpy(im)[None].float() / 255, moved, corners, interpolation=BILINEAR)[0])
+    return out, (f"each corner of the output reads the input at the corner moved by N(0, {sigma:g}²) px per axis, "
+                 f"clipped at {P_CLIP:g}σ (torchvision perspective, bilinear)")
 
 
 def _tps_sampling_map(ctrl: np.ndarray, moved: np.ndarray, grid: np.ndarray) -> np.ndarray:
@@ -94,14 +105,14 @@ def _tps_sampling_map(ctrl: np.ndarray, moved: np.ndarray, grid: np.ndarray) -> 
 
 
 def elastic(images: np.ndarray, rng: np.random.Generator, train: np.ndarray) -> tuple[np.ndarray, str]:
-    g = np.linspace(-1, 1, 4)
-    ctrl = np.stack(np.meshgrid(g, g, indexing="xy"), -1).reshape(16, 2)  # x, y in [-1, 1], corners on pixel centres
+    g = np.linspace(-1, 1, E_GRID)
+    ctrl = np.stack(np.meshgrid(g, g, indexing="xy"), -1).reshape(E_GRID**2, 2)  # x, y in [-1, 1], corners on pixel centres
     px = 2 / (DIGIT - 1)
     t = np.linspace(-1, 1, DIGIT)
     grid = np.stack(np.meshgrid(t, t, indexing="xy"), -1).reshape(-1, 2)
     out = np.zeros_like(images)
     for i, im in enumerate(tqdm(images, desc="elastic", unit="digit", mininterval=2)):
-        where = _tps_sampling_map(ctrl, ctrl + rng.normal(0, 1.5, (16, 2)) * px, grid)
+        where = _tps_sampling_map(ctrl, ctrl + rng.normal(0, E_SIGMA_PX, ctrl.shape) * px, grid)
         g_t = torch.from_numpy(where).float().reshape(1, DIGIT, DIGIT, 2)
         x = torch.from_numpy(im).float()[None, None] / 255
         out[i] = _u8(torch.nn.functional.grid_sample(x, g_t, mode="bilinear", padding_mode="zeros", align_corners=True)[0, 0])
@@ -110,18 +121,19 @@ def elastic(images: np.ndarray, rng: np.random.Generator, train: np.ndarray) -> 
 
 
 def cluttered(images: np.ndarray, rng: np.random.Generator, train: np.ndarray) -> tuple[np.ndarray, str]:
-    canvas, pieces, piece = 60, 6, 6
+    canvas, piece = TC_SIZE, TC_PIECE
     out = np.zeros((len(images), canvas, canvas), np.uint8)
     for i, im in enumerate(tqdm(images, desc="cluttered", unit="digit", mininterval=2)):
-        for _ in range(pieces):
+        for _ in range(TC_PIECES):
             src = train[rng.integers(len(train))]
-            r, c = rng.integers(0, DIGIT - piece + 1, 2)
+            r, c = rng.integers(TC_MARGIN, DIGIT - piece - TC_MARGIN + 1, 2)
             y, x = rng.integers(0, canvas - piece + 1, 2)
             np.maximum(out[i, y : y + piece, x : x + piece], src[r : r + piece, c : c + piece], out=out[i, y : y + piece, x : x + piece])
         y, x = rng.integers(0, canvas - DIGIT + 1, 2)
         np.maximum(out[i, y : y + DIGIT, x : x + DIGIT], im, out=out[i, y : y + DIGIT, x : x + DIGIT])
-    return out, ("digit pasted at a uniform integer position on a 60x60 canvas; 6 pieces of 6x6 cut at uniform positions "
-                 "from uniformly drawn MNIST training digits, pasted at uniform positions; pixel-wise max (numpy)")
+    return out, (f"digit pasted at a uniform integer position on a {canvas}x{canvas} canvas; {TC_PIECES} pieces of {piece}x{piece} "
+                 f"cut at uniform positions at least {TC_MARGIN} px inside uniformly drawn MNIST training digits (where the strokes "
+                 "are), pasted at uniform positions; pixel-wise max (numpy)")
 
 
 SETS = {"rotated": rotated, "rts": rts, "projective": projective, "elastic": elastic, "cluttered": cluttered}
@@ -130,7 +142,7 @@ SETS = {"rotated": rotated, "rts": rts, "projective": projective, "elastic": ela
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--sets", default=",".join(SETS), help=f"comma-separated, of {', '.join(SETS)}")
-    ap.add_argument("--out-dir", default="results/study3/external", help="folder for NAME.npz and NAME.npz.md")
+    ap.add_argument("--out-dir", default=None, help="folder for NAME.npz and NAME.npz.md (default results/study3/external; required with --limit)")
     ap.add_argument("--data-root", default=os.environ.get("STN_DATA_ROOT", "./data"), help="MNIST root (torchvision layout)")
     ap.add_argument("--seed", type=int, default=2611, help="seed of every draw (numpy PCG64, one stream per set)")
     ap.add_argument("--limit", type=int, default=0, help="first N test digits only (0: all 10,000)")
@@ -140,9 +152,13 @@ def main(argv=None) -> int:
     if bad or not names:
         print(f"error: unknown set {', '.join(bad) or '(none given)'}; choose from {', '.join(SETS)}", file=sys.stderr)
         return 2
-    if a.limit < 0:
-        print("error: --limit must be 0 (all) or a positive count", file=sys.stderr)
+    if a.limit < 0 or a.seed < 0:
+        print("error: --limit must be 0 (all) or a positive count, --seed 0 or more", file=sys.stderr)
         return 2
+    if a.limit and a.out_dir is None:
+        print("error: --limit makes a smaller set; pass --out-dir for it, so the full sets are not overwritten", file=sys.stderr)
+        return 2
+    a.out_dir = a.out_dir or "results/study3/external"
     try:
         test = torchvision.datasets.MNIST(a.data_root, train=False, download=True)
         train = torchvision.datasets.MNIST(a.data_root, train=True, download=True).data.numpy() if "cluttered" in names else None
@@ -153,7 +169,11 @@ def main(argv=None) -> int:
     if a.limit:
         images, labels = images[: a.limit], labels[: a.limit]
     out_dir = Path(a.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        print(f"error: cannot create {out_dir} ({err.strerror}); pass --out-dir pointing at a writable folder", file=sys.stderr)
+        return 2
     for k, name in enumerate(names):
         rng = np.random.default_rng([a.seed, list(SETS).index(name)])
         torch.manual_seed(a.seed)  # nothing here draws from torch; fixed in case a library does
@@ -168,9 +188,14 @@ def main(argv=None) -> int:
         ])
         path = out_dir / f"{name}.npz"
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-        np.savez_compressed(tmp, images=arr, labels=labels, readme=np.array(readme))
-        os.replace(tmp, path)
-        path.with_name(path.name + ".md").write_text(readme + "\n")
+        try:
+            np.savez_compressed(tmp, images=arr, labels=labels, readme=np.array(readme))
+            os.replace(tmp, path)
+            path.with_name(path.name + ".md").write_text(readme + "\n")
+        except OSError as err:
+            tmp.unlink(missing_ok=True)
+            print(f"error: cannot write {path} ({err.strerror}); pass --out-dir pointing at a writable folder", file=sys.stderr)
+            return 2
         print(f"wrote {path}: {how}")
     return 0
 

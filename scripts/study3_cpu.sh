@@ -20,7 +20,7 @@ run() {  # sweep file, then --where conditions
   "$PY" scripts/study3_pack.py "$out" --in-place
   [ $rc -le 1 ] || exit $rc  # 1: some run failed (the sweep says which); a signal: stop here
   # the metrics of every newly kept model, here in the queue: two jobs on two cores run each 5-7x slower
-  [ -n "${WORK:-}" ] || PY=$PY scripts/study3_metrics.sh > /dev/null || echo "study3_metrics.sh failed (rc $?): run it by hand"
+  [ -n "${WORK:-}" ] || PY=$PY scripts/study3_metrics.sh > results/study3/metrics.log 2>&1 || echo "study3_metrics.sh failed (rc $?): run it by hand"
 }
 # One list, in the order that answers the most per CPU-minute: first the runs with a checkpoint a few
 # epochs from the end, then the cells with no run at all.

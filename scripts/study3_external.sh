@@ -1,21 +1,27 @@
 #!/usr/bin/env bash
 # Study 3's finished models on test sets we did not make: scripts/make_external_sets.py writes the
 # five protocols again with other tools and other draws; each kept model is scored on our test set
-# and on that one, side by side (evaluate.py --out: sets.md, sets.json, sets.png per protocol).
-#   scripts/study3_external.sh        # raw output: results/study3/external/<set>/sets.md
+# and on that one, side by side (evaluate.py --out: sets.md, sets.json, sets.png per set). Any other
+# results/study3/external/<set>_<variant>.npz (e.g. cluttered_anywhere) is scored the same way.
+#   scripts/study3_external.sh        # raw output: results/study3/external/<name>/sets.md, table.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 ext=results/study3/external
+exec 9> results/study3/.evaluate.lock  # evaluate.py writes into the run folders: one script at a time
+flock 9
 for set in rotated rts projective elastic cluttered; do
   [ -f "$ext/$set.npz" ] || "$PY" scripts/make_external_sets.py --sets "$set" --out-dir "$ext"
+done
+for npz in "$ext"/*.npz; do
+  name=$(basename "$npz" .npz); set=${name%%_*}
   runs=()
   for cfg in results/study3/sweeps/{study3,study3_coordconv,study3_newheads}/runs/*/config.json; do
     [ -f "$(dirname "$cfg")/model.pt" ] && grep -q "\"dataset\": \"$set\"" "$cfg" && runs+=("$(dirname "$cfg")")
   done
   [ ${#runs[@]} -gt 0 ] || continue
-  echo "== $set: ${#runs[@]} models"
+  echo "== $name: ${#runs[@]} models"
   # the runs' own eval/ folders are scratch here (untracked); their full reports live in results/study3/metrics
-  "$PY" evaluate.py "${runs[@]}" --sets "$set" --test-file "$set-ext=$ext/$set.npz" --curves false --wandb false --out "$ext/$set"
+  "$PY" evaluate.py "${runs[@]}" --sets "$set" --test-file "$set-ext=$npz" --curves false --wandb false --out "$ext/$name"
 done
-"$PY" scripts/study3_external_table.py > "$ext/table.md" && cat "$ext/table.md"
+"$PY" scripts/study3_external_table.py > "$ext/.table.md.tmp" && mv "$ext/.table.md.tmp" "$ext/table.md" && cat "$ext/table.md"

@@ -28,21 +28,33 @@ def main(argv=None) -> int:
     ap.add_argument("--root", default="results/study3/external", help="folder of <set>/sets.json")
     ap.add_argument("--runs", default="results/study3/sweeps", help="folder of sweeps/runs (for each run's config)")
     a = ap.parse_args(argv)
-    configs = {p.parent.name: json.loads(p.read_text()) for p in Path(a.runs).glob("*/runs/*/config.json")}
+    try:
+        configs = {p.parent.name: json.loads(p.read_text()) for p in Path(a.runs).glob("*/runs/*/config.json")}
+    except (OSError, ValueError) as err:
+        print(f"error: a run's config.json under {a.runs} is unreadable ({err})", file=sys.stderr)
+        return 2
     rows = []
-    for f in sorted(Path(a.root).glob("*/sets.json")):
-        for run, sets in json.loads(f.read_text()).items():
+    for f in sorted(Path(a.root).glob("*/sets.json")):  # one folder per independent set: <set> or a variant of it
+        try:
+            report = json.loads(f.read_text())
+        except (OSError, ValueError) as err:
+            print(f"error: cannot read {f} ({err}); rerun scripts/study3_external.sh", file=sys.stderr)
+            return 2
+        for run, sets in report.items():
             cfg = configs.get(run)
-            ours, theirs = sets.get(f.parent.name), sets.get(f"{f.parent.name}-ext")
-            if cfg is None or ours is None or theirs is None:
+            if cfg is None or cfg["dataset"] not in sets:
                 continue
-            rows.append((rank(cfg["dataset"], DATASET_ORDER), rank(cfg["variant"], HEAD_ORDER), cfg, run, ours, theirs))
+            for name, theirs in sets.items():
+                if name.endswith("-ext"):
+                    rows.append((rank(cfg["dataset"], DATASET_ORDER), rank(cfg["variant"], HEAD_ORDER), f.parent.name, cfg, run,
+                                 sets[cfg["dataset"]], theirs))
     if not rows:
-        ap.error(f"no side-by-side reports under {a.root}; run scripts/study3_external.sh first")
-    print("| set | head | CoordConv | seed | % error, our test set (95% CI) | % error, independent set (95% CI) | change (points) | run |")
-    print("|---|---|---|---|---|---|---|---|")
-    for *_, cfg, run, ours, theirs in sorted(rows, key=lambda r: r[:2] + (r[2]["seed"], r[3])):
-        print(f"| {cfg['dataset']} | {cfg['variant']} | {cfg.get('coordconv', False)} | {cfg['seed']} | {cell(ours)} | {cell(theirs)} | "
+        print(f"error: no side-by-side reports under {a.root}; run scripts/study3_external.sh first", file=sys.stderr)
+        return 2
+    print("| set | head | CoordConv | seed | % error, our test set (95% CI) | independent set | % error there (95% CI) | change (points) | run |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for *_, folder, cfg, run, ours, theirs in sorted(rows, key=lambda r: r[:3] + (r[3]["seed"], r[4])):
+        print(f"| {cfg['dataset']} | {cfg['variant']} | {cfg.get('coordconv', False)} | {cfg['seed']} | {cell(ours)} | {folder} | {cell(theirs)} | "
               f"{100 * (theirs['error'] - ours['error']):+.2f} | {run} |")
     return 0
 

@@ -27,6 +27,34 @@ def test_each_set_has_its_protocols_shape_and_is_seeded(name):
     assert np.median(ink) > 0.6  # the digit is there, not cropped away or blurred to nothing
 
 
+def test_the_protocol_numbers_are_ours():
+    """Written again, not imported; so a change to one side must show here."""
+    from common.data import DATASETS
+
+    assert ext.ROT_MAX == DATASETS["rotated"]["max_angle"]
+    assert (ext.RTS_MAX, ext.RTS_SCALE) == (DATASETS["rts"]["max_angle"], DATASETS["rts"]["scale"])
+    # ours: sigma in align_corners normalised units (2 units = 27 px between the outer pixel centres)
+    assert ext.P_SIGMA_PX == pytest.approx(DATASETS["projective"]["sigma"] * (28 - 1) / 2) and ext.P_CLIP == DATASETS["projective"]["clip"]
+    assert (ext.E_GRID, ext.E_SIGMA_PX) == (DATASETS["elastic"]["grid"], DATASETS["elastic"]["sigma_px"])
+    assert (ext.TC_SIZE, ext.TC_PIECES, ext.TC_PIECE) == (DATASETS["cluttered"]["size"], DATASETS["cluttered"]["pieces"], DATASETS["cluttered"]["piece"])
+
+
+def test_the_numpy_tps_is_our_tps():
+    """Same control points, same displacements: the independent solve gives our sampling grid."""
+    import torch
+
+    from common import geometry as geo
+
+    g = np.linspace(-1, 1, 4)
+    ctrl = np.stack(np.meshgrid(g, g, indexing="xy"), -1).reshape(16, 2)
+    delta = np.random.default_rng(5).normal(0, 0.15, (16, 2))
+    t = np.linspace(-1, 1, 28)
+    grid = np.stack(np.meshgrid(t, t, indexing="xy"), -1).reshape(-1, 2)
+    theirs = ext._tps_sampling_map(ctrl, ctrl + delta, grid).reshape(28, 28, 2)
+    ours = geo.tps_grid(torch.from_numpy(delta)[None].float(), 28, 28)[0].double().numpy()
+    assert np.abs(theirs - ours).max() < 1e-3
+
+
 def test_tps_map_interpolates_its_control_points_and_is_the_identity_when_nothing_moves():
     g = np.linspace(-1, 1, 4)
     ctrl = np.stack(np.meshgrid(g, g, indexing="xy"), -1).reshape(16, 2)
@@ -42,16 +70,21 @@ def test_rts_keeps_the_scaled_digit_on_the_canvas_and_cluttered_keeps_the_whole_
     a, _ = ext.rts(X, np.random.default_rng(3), TRAIN)
     ink = a.reshape(len(X), -1).astype(float).sum(1) / X.reshape(len(X), -1).astype(float).sum(1)
     assert ink.min() > 0.4  # scale >= 0.7 keeps >= 0.49 of the ink; nothing falls off the canvas
+    yy, xx = np.mgrid[:42, :42]
+    cx = (a * xx).reshape(len(X), -1).sum(1) / a.reshape(len(X), -1).sum(1)
+    assert cx.std() > 1.5 and np.abs(cx - 20.5).max() < 12  # digits are moved about, and stay on the canvas
     c, _ = ext.cluttered(X, np.random.default_rng(3), TRAIN)
     assert (c.reshape(len(X), -1).astype(int).sum(1) >= X.reshape(len(X), -1).astype(int).sum(1)).all()
 
 
 def test_bad_arguments_are_one_line_and_exit_2(tmp_path):
-    for args in (["--sets", "spiral"], ["--limit", "-3"]):
+    for args in (["--sets", "spiral"], ["--limit", "-3"], ["--seed", "-1"]):
         r = subprocess.run([sys.executable, "scripts/make_external_sets.py", *args, "--out-dir", str(tmp_path)],
                            capture_output=True, text=True, cwd=ROOT)
         assert r.returncode == 2 and r.stderr.count("\n") == 1 and r.stderr.startswith("error:"), r.stderr
     assert not list(tmp_path.iterdir())
+    r = subprocess.run([sys.executable, "scripts/make_external_sets.py", "--limit", "10"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 2 and "--out-dir" in r.stderr  # a small set never replaces the full ones silently
 
 
 def test_it_imports_nothing_of_ours():

@@ -122,6 +122,8 @@ def test_default_sets_are_every_set_of_the_image_size(trained_run):
     rep = json.loads((trained_run / "eval" / "eval.json").read_text())
     assert set(rep["sets"]) == {"mnist", "rotated", "projective", "elastic"}
     assert rep["sets"]["rotated"]["recovery"]["pixel_mse_identity"] > 0
+    conf = rep["sets"]["rotated"]["confidence"]  # beside ECE, with its sign: the table shows it
+    assert 0.1 <= conf <= 1 and f"| {conf:.4f} |" in (trained_run / "eval" / "eval.md").read_text()
 
 
 @pytest.mark.parametrize("content", [b"garbage", None])

@@ -93,4 +93,8 @@ def test_external_table_pairs_our_set_with_the_independent_one(tmp_path, capsys)
         "rts": {"accuracy": 0.99, "error": 0.01, "n": 10000}, "rts-ext": {"accuracy": 0.985, "error": 0.015, "n": 10000}}}))
     assert study3_external_table.main(["--root", str(tmp_path / "ext"), "--runs", str(tmp_path / "runs")]) == 0
     row = capsys.readouterr().out.splitlines()[2].split(" | ")
-    assert row[:4] == ["| rts", "tps", "False", "2"] and row[4].startswith("1.00 (") and row[5].startswith("1.50 (") and row[6] == "+0.50"
+    assert row[:4] == ["| rts", "tps", "False", "2"] and row[4].startswith("1.00 (") and row[5] == "rts"
+    assert row[6].startswith("1.50 (") and row[7] == "+0.50"
+    (tmp_path / "ext" / "rts" / "sets.json").write_text("{not json")
+    assert study3_external_table.main(["--root", str(tmp_path / "ext"), "--runs", str(tmp_path / "runs")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
