@@ -4,7 +4,7 @@
 # their checkpoints where this machine has them), seed 1 of the projective and elastic sets, which
 # had none, then the rest of seed 1, the CoordConv twins, then seeds 2 and 3. Stop it any time
 # (kill, or the session ends): each run checkpoints inside its epoch and the same command continues.
-#   nohup scripts/study3_cpu.sh > results/study3/study3_cpu.log 2>&1 &
+#   nohup scripts/study3_cpu.sh >> results/study3/study3_cpu.log 2>&1 &   (appends: the log keeps every stretch)
 # A cell costs 15 min (28 px, a quiet 2-core CPU) to several hours (60 px, iterative): docs/study3.md.
 set -uo pipefail
 cd "$(dirname "$0")/.."
