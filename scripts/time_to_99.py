@@ -23,10 +23,14 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("roots", nargs="+", help="folders holding run folders")
     ap.add_argument("--target", type=float, default=0.99, help="test accuracy to reach (a fraction)")
+    ap.add_argument("--dataset", help="only runs trained on this dataset (e.g. rts)")
     a = ap.parse_args(argv)
     runs = [m.parent for root in a.roots for m in sorted(Path(root).glob("*/metrics.json"))]
+    if a.dataset:
+        runs = [r for r in runs if json.loads((r / "config.json").read_text()).get("dataset") == a.dataset]
     if not runs:
-        ap.error(f"no run folders with metrics.json under {', '.join(a.roots)}; run scripts/time_to_99.sh first")
+        ap.error(f"no run folders with metrics.json under {', '.join(a.roots)}{' trained on ' + a.dataset if a.dataset else ''}; "
+                 "run scripts/time_to_99.sh first")
     print(f"| run | lr | batch | epochs | seed | final test accuracy | training time | first epoch at ≥ {100 * a.target:.1f}% |")
     print("|---|---|---|---|---|---|---|---|")
     for run in runs:

@@ -1,4 +1,5 @@
 """bench.py and the time-to-accuracy table: the pieces that carry the figures."""
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -43,3 +44,13 @@ def test_first_epoch_reaching_the_target_counts_training_seconds_only():
               {"epoch": 3, "test_accuracy": 0.989, "epoch_seconds": 9.5}]
     assert time_to_99.first_reaching(epochs, 0.99) == (2, 17.5)
     assert time_to_99.first_reaching(epochs, 0.995) is None
+
+
+def test_time_to_accuracy_keeps_only_the_asked_dataset(tmp_path, capsys):
+    for name, ds in (("a", "rts"), ("b", "rotated")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text(json.dumps({"dataset": ds, "lr": 0.003, "batch_size": 128, "seed": 1}))
+        (tmp_path / name / "metrics.json").write_text(json.dumps([{"epoch": 1, "epoch_seconds": 30.0, "test_accuracy": 0.996}]))
+    assert time_to_99.main([str(tmp_path), "--target", "0.995", "--dataset", "rts"]) == 0
+    rows = capsys.readouterr().out.splitlines()[2:]
+    assert len(rows) == 1 and rows[0].startswith("| a |") and "epoch 1 (30 s)" in rows[0]
