@@ -234,6 +234,7 @@ def to_markdown(report: dict) -> str:
         tag = f" (padded {r['padded_from']}→{report_size(report)})" if "padded_from" in r else ""
         conf = f"{r['confidence']:.4f}" if "confidence" in r else "–"  # reports written before it existed
         lines.append(f"| {name}{tag} | {r['correct']}/{r['n']} | {100 * r['error']:.2f} ({100 * lo:.2f}–{100 * hi:.2f}) | {r['nll']:.4f} | {r['ece']:.4f} | {conf} | {pix} | {mat} |")
+    lines += ["", "Mean confidence is the mean top-class probability: below the accuracy, the model is under-confident."]
     if "robustness" in report:
         rb = report["robustness"]
         lines += ["", f"rotation AUC {rb['rotation_auc']:.4f} · scale AUC {rb['scale_auc']:.4f} · invariance {rb['invariance']:.4f}"]

@@ -70,7 +70,8 @@ def main(argv=None) -> int:
     try:
         mnist = torchvision.datasets.MNIST(a.data_root, train=False, download=True)
     except Exception as err:
-        print(f"error: could not load MNIST from {a.data_root} ({type(err).__name__}); pass --data-root", file=sys.stderr)
+        print(f"error: no MNIST under {a.data_root} and no download ({type(err).__name__}); point --data-root "
+              "(or STN_DATA_ROOT) at the folder holding MNIST/, or run where torchvision can download it", file=sys.stderr)
         return 2
     images, labels = mnist.data.numpy(), mnist.targets.numpy().astype(np.int64)
     if a.limit:

@@ -163,7 +163,8 @@ def main(argv=None) -> int:
         test = torchvision.datasets.MNIST(a.data_root, train=False, download=True)
         train = torchvision.datasets.MNIST(a.data_root, train=True, download=True).data.numpy() if "cluttered" in names else None
     except Exception as err:
-        print(f"error: could not load MNIST from {a.data_root} ({type(err).__name__}); pass --data-root", file=sys.stderr)
+        print(f"error: no MNIST under {a.data_root} and no download ({type(err).__name__}); point --data-root "
+              "(or STN_DATA_ROOT) at the folder holding MNIST/, or run where torchvision can download it", file=sys.stderr)
         return 2
     images, labels = test.data.numpy(), test.targets.numpy().astype(np.int64)
     if a.limit:

@@ -38,7 +38,8 @@ def main(argv=None) -> int:
         epochs = json.loads((run / "metrics.json").read_text())
         hit = first_reaching(epochs, a.target)
         when = f"epoch {hit[0]} ({hit[1]:.0f} s)" if hit else "never"
-        print(f"| {run.name} | {cfg['lr']:g} | {cfg['batch_size']} | {len(epochs)} | {cfg['seed']} | "
+        done = f"{len(epochs)}" if len(epochs) >= cfg.get("epochs", 0) else f"{len(epochs)} of {cfg['epochs']} (unfinished)"
+        print(f"| {run.name} | {cfg['lr']:g} | {cfg['batch_size']} | {done} | {cfg['seed']} | "
               f"{100 * epochs[-1]['test_accuracy']:.2f}% | {sum(e['epoch_seconds'] for e in epochs):.0f} s | {when} |")
     return 0
 

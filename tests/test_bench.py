@@ -53,4 +53,7 @@ def test_time_to_accuracy_keeps_only_the_asked_dataset(tmp_path, capsys):
         (tmp_path / name / "metrics.json").write_text(json.dumps([{"epoch": 1, "epoch_seconds": 30.0, "test_accuracy": 0.996}]))
     assert time_to_99.main([str(tmp_path), "--target", "0.995", "--dataset", "rts"]) == 0
     rows = capsys.readouterr().out.splitlines()[2:]
-    assert len(rows) == 1 and rows[0].startswith("| a |") and "epoch 1 (30 s)" in rows[0]
+    assert len(rows) == 1 and rows[0].startswith("| a |") and "epoch 1 (30 s)" in rows[0] and "unfinished" not in rows[0]
+    (tmp_path / "a" / "config.json").write_text(json.dumps({"dataset": "rts", "lr": 0.003, "batch_size": 128, "seed": 1, "epochs": 24}))
+    assert time_to_99.main([str(tmp_path), "--dataset", "rts"]) == 0
+    assert "| 1 of 24 (unfinished) |" in capsys.readouterr().out  # a run still going is not read as final
