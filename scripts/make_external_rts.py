@@ -27,10 +27,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torchvision
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling, also free of stn-lab imports
+from make_external_sets import load_mnist  # noqa: E402
 
 CANVAS, BIG, DIGIT = 42, 96, 28
 
@@ -67,15 +69,10 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=2024, help="seed of every draw")
     ap.add_argument("--limit", type=int, default=0, help="first N test digits only (0: all 10,000)")
     a = ap.parse_args(argv)
-    try:
-        mnist = torchvision.datasets.MNIST(a.data_root, train=False, download=True)
-    except Exception as err:
-        print(f"error: no MNIST under {a.data_root} and no download ({type(err).__name__}); point --data-root "
-              "(or STN_DATA_ROOT) at the folder holding MNIST/, or run where torchvision can download it", file=sys.stderr)
+    loaded = load_mnist(a.data_root, a.limit)
+    if loaded is None:
         return 2
-    images, labels = mnist.data.numpy(), mnist.targets.numpy().astype(np.int64)
-    if a.limit:
-        images, labels = images[: a.limit], labels[: a.limit]
+    images, labels, _ = loaded
     arrays = make(images, a.seed)
     radius = np.hypot(*arrays["shift"].T)
     readme = "\n".join([

@@ -136,6 +136,23 @@ def cluttered(images: np.ndarray, rng: np.random.Generator, train: np.ndarray) -
                  "are), pasted at uniform positions; pixel-wise max (numpy)")
 
 
+def load_mnist(root: str, limit: int = 0, with_train: bool = False):
+    """MNIST test digits (uint8 (N, 28, 28), int64 labels; the first ``limit`` if > 0) and, if
+    asked, the training images, through torchvision; prints one error line and returns None when
+    there is no MNIST under ``root`` and no download."""
+    try:
+        test = torchvision.datasets.MNIST(root, train=False, download=True)
+        train = torchvision.datasets.MNIST(root, train=True, download=True).data.numpy() if with_train else None
+    except Exception as err:
+        print(f"error: no MNIST under {root} and no download ({type(err).__name__}); point --data-root "
+              "(or STN_DATA_ROOT) at the folder holding MNIST/, or run where torchvision can download it", file=sys.stderr)
+        return None
+    images, labels = test.data.numpy(), test.targets.numpy().astype(np.int64)
+    if limit:
+        images, labels = images[:limit], labels[:limit]
+    return images, labels, train
+
+
 SETS = {"rotated": rotated, "rts": rts, "projective": projective, "elastic": elastic, "cluttered": cluttered}
 
 
@@ -159,16 +176,10 @@ def main(argv=None) -> int:
         print("error: --limit makes a smaller set; pass --out-dir for it, so the full sets are not overwritten", file=sys.stderr)
         return 2
     a.out_dir = a.out_dir or "results/study3/external"
-    try:
-        test = torchvision.datasets.MNIST(a.data_root, train=False, download=True)
-        train = torchvision.datasets.MNIST(a.data_root, train=True, download=True).data.numpy() if "cluttered" in names else None
-    except Exception as err:
-        print(f"error: no MNIST under {a.data_root} and no download ({type(err).__name__}); point --data-root "
-              "(or STN_DATA_ROOT) at the folder holding MNIST/, or run where torchvision can download it", file=sys.stderr)
+    loaded = load_mnist(a.data_root, a.limit, with_train="cluttered" in names)
+    if loaded is None:
         return 2
-    images, labels = test.data.numpy(), test.targets.numpy().astype(np.int64)
-    if a.limit:
-        images, labels = images[: a.limit], labels[: a.limit]
+    images, labels, train = loaded
     out_dir = Path(a.out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
