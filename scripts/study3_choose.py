@@ -1,15 +1,19 @@
-"""Study 3, step 1: the recipe, chosen on the validation split from a finished factorial sweep.
+"""Study 3: a recipe, chosen on the validation split from a finished factorial sweep.
 
     python scripts/study3_choose.py results/study3/sweeps/study3_recipe [--flags]
+    python scripts/study3_choose.py results/study3/sweeps/study3_rts_val   # the RTS follow-up
 
 Reads every run's config.json and final.json (validation error, never a test set) and prints,
-for each factor of sweeps/study3_recipe.yaml, its effect: the mean change of validation error
-when only that factor changes, over every pair of runs that differ in it alone, with the pairs'
-sd and standard error. The recipe keeps a setting only when it lowers the error by more than two
-standard errors; otherwise the cheaper or simpler level (the first listed in FACTORS) stays.
-``--flags`` prints the recipe as train.py flags, one line, for scripts. ``--interactions``
-also prints each factor's effect at each level of every other factor: an effect that changes
-sign or size with another factor's level is an interaction, and the averaged effect hides it.
+for each factor of the sweep (every setting whose value differs between its runs, two levels
+each, e.g. lr, batch_size, ema, label_smoothing in sweeps/study3_recipe.yaml), its effect: the
+mean change of validation error when only that factor changes, over every pair of runs that
+differ in it alone, with the pairs' sd and standard error. The recipe keeps a setting only when
+it lowers the error by more than two standard errors (with one pair, never: no standard error);
+otherwise the cheaper or simpler level stays (fewer epochs, no EMA or smoothing, the larger
+batch, the lower learning rate). ``--flags`` prints the recipe as train.py flags, one line, for
+scripts. ``--interactions`` also prints each factor's effect at each level of every other
+factor: an effect that changes sign or size with another factor's level is an interaction, and
+the averaged effect hides it.
 """
 from __future__ import annotations
 
@@ -19,13 +23,30 @@ import statistics as st
 import sys
 from pathlib import Path
 
-# factor -> its levels, the default (simpler, or cheaper on a GPU) first
-FACTORS = {"lr": [0.001, 0.003], "batch_size": [256, 128], "ema": [0.0, 0.999], "label_smoothing": [0.0, 0.1]}
-FLAG = {"lr": "--lr", "batch_size": "--batch-size", "ema": "--ema", "label_smoothing": "--label-smoothing"}
+NOT_FACTORS = {"dataset", "run_name", "img", "out_dir"}  # differ between runs by design, or are the blocks
+CHEAPER_HIGH = {"batch_size"}  # the larger batch is the cheaper level; for every other factor the lower one
 
 
-def load_runs(sweep_dir: Path) -> list[dict]:
-    runs = []
+def factors_of(configs: list[dict]) -> dict[str, list]:
+    """Every setting whose value differs between the runs -> its two levels, the cheaper first.
+
+    Raises SystemExit (one line) for a factor with more than two levels: the pairs need two.
+    """
+    out = {}
+    for k in sorted(set().union(*configs) - NOT_FACTORS):
+        levels = sorted({json.dumps(c.get(k)) for c in configs})
+        if len(levels) < 2:
+            continue
+        if len(levels) > 2:
+            raise SystemExit(f"error: {k} takes {len(levels)} values in this sweep; this script compares two levels per factor")
+        a, b = sorted((json.loads(v) for v in levels), reverse=k in CHEAPER_HIGH)
+        out[k] = [a, b]
+    return out
+
+
+def load_runs(sweep_dir: Path) -> tuple[list[dict], dict[str, list]]:
+    """The finished runs (their factors, dataset and % validation error) and the sweep's factors."""
+    cfgs, errors = [], []
     for d in sorted((sweep_dir / "runs").glob("*/")):
         if not (d / "final.json").exists():
             continue
@@ -34,15 +55,18 @@ def load_runs(sweep_dir: Path) -> list[dict]:
         (name, res), = fin["test"].items()
         if not name.endswith("-val"):
             raise SystemExit(f"error: {d} was scored on {name!r}, not a validation set; the recipe is chosen on --holdout runs only")
-        runs.append({**{k: cfg[k] for k in FACTORS}, "dataset": cfg["dataset"], "error": 100 * (1 - res["accuracy"])})
-    return runs
+        cfgs.append(cfg)
+        errors.append(100 * (1 - res["accuracy"]))
+    factors = factors_of(cfgs) if cfgs else {}
+    runs = [{**{k: c.get(k) for k in factors}, "dataset": c["dataset"], "error": e} for c, e in zip(cfgs, errors)]
+    return runs, factors
 
 
-def effects(runs: list[dict]) -> dict[str, dict]:
+def effects(runs: list[dict], factors: dict[str, list]) -> dict[str, dict]:
     """Per factor: paired differences (error at the second level minus the first)."""
     out = {}
-    for f, (a, b) in FACTORS.items():
-        key = lambda r: tuple((k, r[k]) for k in [*FACTORS, "dataset"] if k != f)  # noqa: E731
+    for f, (a, b) in factors.items():
+        key = lambda r: tuple((k, r[k]) for k in [*factors, "dataset"] if k != f)  # noqa: E731
         first = {key(r): r["error"] for r in runs if r[f] == a}
         diffs = [r["error"] - first[key(r)] for r in runs if r[f] == b and key(r) in first]
         if diffs:
@@ -52,9 +76,9 @@ def effects(runs: list[dict]) -> dict[str, dict]:
     return out
 
 
-def choose(eff: dict[str, dict]) -> dict:
+def choose(eff: dict[str, dict], factors: dict[str, list]) -> dict:
     recipe = {}
-    for f, (a, b) in FACTORS.items():
+    for f, (a, b) in factors.items():
         e = eff.get(f)
         recipe[f] = b if e and e["mean"] < 0 and -e["mean"] > 2 * e["se"] else a
     return recipe
@@ -66,13 +90,13 @@ def main(argv=None) -> int:
     ap.add_argument("--flags", action="store_true", help="print only the chosen recipe as train.py flags")
     ap.add_argument("--interactions", action="store_true", help="each factor's effect at each level of every other factor")
     a = ap.parse_args(argv)
-    runs = load_runs(a.sweep_dir)
+    runs, factors = load_runs(a.sweep_dir)
     if not runs:
-        print(f"error: no finished runs under {a.sweep_dir}/runs; run sweeps/study3_recipe.yaml first", file=sys.stderr)
+        print(f"error: no finished runs under {a.sweep_dir}/runs; run its sweep file (e.g. sweeps/study3_recipe.yaml) first", file=sys.stderr)
         return 2
-    eff = effects(runs)
-    recipe = choose(eff)
-    flags = " ".join(f"{FLAG[k]}={v}" for k, v in recipe.items())
+    eff = effects(runs, factors)
+    recipe = choose(eff, factors)
+    flags = " ".join(f"--{k.replace('_', '-')}={v}" for k, v in recipe.items())
     if a.flags:
         print(flags)
         return 0
@@ -88,13 +112,13 @@ def main(argv=None) -> int:
     print("|---|---|---|---|")
     for d, rs in sorted(by.items()):
         best, worst = min(rs, key=lambda r: r["error"]), max(rs, key=lambda r: r["error"])
-        print(f"| {d} | {best['error']:.2f} | {', '.join(f'{k}={best[k]}' for k in FACTORS)} | {worst['error']:.2f} |")
+        print(f"| {d} | {best['error']:.2f} | {', '.join(f'{k}={best[k]}' for k in factors)} | {worst['error']:.2f} |")
     if a.interactions:
         print("\n| factor | given | pairs | change of val. error (points) | s.e. |\n|---|---|---|---|---|")
-        for f in FACTORS:
-            for g, levels in FACTORS.items():
+        for f in factors:
+            for g, levels in factors.items():
                 for lv in levels if g != f else []:
-                    e = effects([r for r in runs if r[g] == lv]).get(f)
+                    e = effects([r for r in runs if r[g] == lv], factors).get(f)
                     if e:
                         print(f"| {f} | {g}={lv} | {e['pairs']} | {e['mean']:+.3f} | {e['se']:.3f} |")
     print(f"\nrecipe: {flags}")
