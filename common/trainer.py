@@ -308,7 +308,7 @@ class Trainer:
             self.epoch += 1
             row = {
                 "epoch": self.epoch, "train_loss": train_loss, "test_loss": res.loss, "test_accuracy": res.accuracy,
-                "test_correct": res.correct, "test_n": res.n, "epoch_seconds": secs,
+                "test_correct": res.correct, "test_n": res.n, "eval_set": self.test_set.name, "epoch_seconds": secs,
                 "train_images_per_s": None if self.cfg.dry_run else len(self.stream.labels) / secs,
                 "lr": self.opt.param_groups[0]["lr"],
             }

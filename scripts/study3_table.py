@@ -48,7 +48,7 @@ def load(sweeps: Path, extra: list[Path]):
             continue
         cfg = json.loads((run / "config.json").read_text())
         hist = json.loads((run / "metrics.json").read_text())
-        if not hist:
+        if not hist or cfg.get("holdout"):  # a validation run (e.g. sweeps/study3_rts_val.yaml) is no cell of the table
             continue
         key = (cfg["dataset"], cfg["variant"], cfg["coordconv"])
         row = {"seed": cfg["seed"], "error": 100 * (1 - hist[-1]["test_accuracy"]), "epochs": len(hist), "of": cfg["epochs"],

@@ -57,3 +57,14 @@ def test_time_to_accuracy_keeps_only_the_asked_dataset(tmp_path, capsys):
     (tmp_path / "a" / "config.json").write_text(json.dumps({"dataset": "rts", "lr": 0.003, "batch_size": 128, "seed": 1, "epochs": 24}))
     assert time_to_99.main([str(tmp_path), "--dataset", "rts"]) == 0
     assert "| 1 of 24 (unfinished) |" in capsys.readouterr().out  # a run still going is not read as final
+
+
+def test_time_to_accuracy_says_which_set_a_run_was_scored_on(tmp_path, capsys):
+    for name, holdout in (("final", 0), ("search", 10000)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text(json.dumps({"dataset": "rts", "lr": 0.003, "batch_size": 128, "seed": 1,
+                                                                 "epochs": 1, "holdout": holdout}))
+        (tmp_path / name / "metrics.json").write_text(json.dumps([{"epoch": 1, "epoch_seconds": 30.0, "test_accuracy": 0.996}]))
+    assert time_to_99.main([str(tmp_path)]) == 0
+    rows = {r.split(" | ")[0]: r for r in capsys.readouterr().out.splitlines()[2:]}
+    assert "99.60% (test set)" in rows["| final"] and "99.60% (rts-val)" in rows["| search"]  # validation is never read as test

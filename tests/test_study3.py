@@ -1,5 +1,9 @@
 """Study 3's building blocks: the paper's models, the downsampling rule, EMA, the validation
 split, and P-STN's evaluation draws."""
+import json
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -8,6 +12,8 @@ from common import data
 from common.config import Config
 from common.errors import UsageError
 from common.models import PaperCNN, PaperLocNet, count_params
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("size", [21, 28, 30, 42])
@@ -112,6 +118,24 @@ def test_a_holdout_run_never_loads_a_test_set(data_root, tmp_path, monkeypatch):
                  out_dir=str(tmp_path), run_name="h", img=str(tmp_path / "stn.png"), wandb=False)
     final = train.run(cfg)
     assert list(final["test"]) == ["rotated-val"] and final["test"]["rotated-val"]["n"] == 100
+    rows = json.loads((tmp_path / "h" / "metrics.json").read_text())
+    assert [r["eval_set"] for r in rows] == ["rotated-val"]  # per epoch, too, the file says what was scored
+
+
+def test_a_validation_run_is_no_cell_of_the_study3_table(tmp_path, capsys):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import study3_table
+
+    for sweep, name, holdout, acc in (("study3", "final", 0, 0.9912), ("study3_rts_val", "val", 10000, 0.9990)):
+        run = tmp_path / sweep / "runs" / name
+        run.mkdir(parents=True)
+        (run / "config.json").write_text(json.dumps({"dataset": "rts", "variant": "affine", "coordconv": False, "seed": 1,
+                                                     "epochs": 1, "holdout": holdout}))
+        (run / "metrics.json").write_text(json.dumps([{"epoch": 1, "test_accuracy": acc, "epoch_seconds": 60.0}]))
+        (run / "final.json").write_text("{}")
+    assert study3_table.main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "0.88 (1 seed)" in out and "0.10" not in out and "| val |" not in out
 
 
 def test_pstn_evaluation_does_not_depend_on_batch_size_or_position():
