@@ -10,11 +10,16 @@ PY=${PY:-.venv/bin/python}
 ext=results/study3/external
 exec 9> results/study3/.evaluate.lock  # evaluate.py writes into the run folders: one script at a time
 flock 9
-for set in rotated rts projective elastic cluttered; do
+only=" ${*:-rotated rts projective elastic cluttered} "
+for set in $only; do
+  case " rotated rts projective elastic cluttered " in *" $set "*) ;; *) echo "error: unknown set $set; name some of rotated rts projective elastic cluttered" >&2; exit 2;; esac
+done
+for set in $only; do
   [ -f "$ext/$set.npz" ] || "$PY" scripts/make_external_sets.py --sets "$set" --out-dir "$ext"
 done
 for npz in "$ext"/*.npz; do
   name=$(basename "$npz" .npz); set=${name%%_*}
+  case "$only" in *" $set "*) ;; *) continue;; esac
   runs=()
   for cfg in results/study3/sweeps/{study3,study3_coordconv,study3_newheads}/runs/*/config.json; do
     [ -f "$(dirname "$cfg")/model.pt" ] && grep -q "\"dataset\": \"$set\"" "$cfg" && runs+=("$(dirname "$cfg")")
