@@ -58,6 +58,7 @@ class Config:
     grad_clip: float = opt(0.0, "clip the gradient norm to this (0: off)", min=0.0)
     label_smoothing: float = opt(0.0, "label smoothing of the cross-entropy loss", min=0.0, max=0.5)
     ema: float = opt(0.0, "decay of an exponential moving average of the weights (timm ModelEmaV3), evaluated instead of the weights (0: off)", min=0.0, max_exclusive=1.0)
+    ema_warmup: bool = opt(False, "with --ema: timm's warm-up, a decay that grows from 0 as 1 - (1 + step)^(-2/3), capped at --ema, so the random initial weights leave the average early")
     amp: bool = opt(False, "bf16 autocast for the classifier on a GPU (the transformer stays float32); ignored on the CPU")
     seed: int = opt(1, "random seed", min=0, max=2**63 - 1)
     # data and evaluation

@@ -171,7 +171,7 @@ class Trainer:
         if cfg.ema > 0:  # an average of the weights, evaluated in their place (timm)
             from timm.utils import ModelEmaV3
 
-            self.ema = ModelEmaV3(model, decay=cfg.ema)
+            self.ema = ModelEmaV3(model, decay=cfg.ema, use_warmup=cfg.ema_warmup)
         self.amp = cfg.amp and device.type == "cuda"
         self.epoch, self.step, self.history = 0, 0, []  # epoch: epochs completed
         self.partial = None  # mid-epoch position when stopped inside an epoch

@@ -24,13 +24,14 @@ run() {  # sweep file, then --where conditions
 }
 # One list, in the order that answers the most per CPU-minute: first the runs with a checkpoint a few
 # epochs from the end, then the cells with no run at all; the RTS follow-up on the validation split
-# (sweeps/study3_rts_val.yaml: would 32 epochs or a higher learning rate close RTS's gap?) once the
+# (sweeps/study3_rts_val.yaml: would 32 epochs or a higher learning rate close RTS's gap?
+# sweeps/study3_rts_ema.yaml: would an average of the weights, with a warm-up?) once the
 # two plain-CNN cells are done; CoordConv's seed 1 on RTS (the set where study 2 saw it help) beside
 # its Conv twins.
 for cell in study3_newheads:rotated:glimpse study3_newheads:rts:glimpse study3_newheads:cluttered:glimpse \
             study3_newheads:rotated:polar study3_newheads:rts:polar study3_newheads:cluttered:polar \
             study3:projective:tps study3_newheads:rotated:pstn study3_newheads:rts:pstn study3:elastic:tps \
-            study3:rts:iterative study3_newheads:cluttered:pstn study3:projective:none study3:elastic:none study3_rts_val:: \
+            study3:rts:iterative study3_newheads:cluttered:pstn study3:projective:none study3:elastic:none study3_rts_val:: study3_rts_ema:: \
             study3:rotated:affine study3:rts:affine study3_coordconv:rts:affine study3_coordconv:rts:iterative \
             study3:cluttered:affine study3:projective:affine \
             study3:elastic:affine study3:projective:iterative study3:elastic:iterative; do

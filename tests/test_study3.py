@@ -96,6 +96,25 @@ def test_ema_is_what_is_evaluated_and_kept(tmp_path):
     assert saved["ema"] is not None and all(torch.equal(v, saved["model"][k]) for k, v in ema.items())
 
 
+def test_ema_warmup_lets_the_average_leave_the_initial_weights(tmp_path):
+    """At decay 0.999, 8 steps leave 99% of the average at the random initial weights; with timm's
+    warm-up the average follows the trained weights instead."""
+    from common.trainer import Trainer
+
+    def distance_to_init(warmup: bool) -> float:
+        torch.manual_seed(0)
+        cfg = Config(variant="affine", ema=0.999, ema_warmup=warmup, epochs=2, lr=1e-2)
+        model = variants.build_model(cfg)
+        init = {k: v.clone() for k, v in model.state_dict().items()}
+        ts = data.TestSet("t", (_Stream().data[0][0] * 255).to(torch.uint8), _Stream().data[0][1], {})
+        tr = Trainer(cfg, model, _Stream(), ts, torch.device("cpu"), checkpoint=tmp_path / f"{warmup}.pt", show=False)
+        tr.run()
+        kept = model.state_dict()  # the average, loaded into the model at the end
+        return sum(float((kept[k] - v).norm()) for k, v in init.items() if v.is_floating_point())
+
+    assert distance_to_init(True) > 20 * distance_to_init(False)
+
+
 def test_validation_split_holds_out_the_last_digits_and_never_the_test_set(mnist):
     (train_x, train_y), (test_x, _) = mnist
     rest_x, rest_y, val = data.validation_split("rts", train_x, train_y, 200)
