@@ -93,6 +93,8 @@ def main(argv=None) -> int:
     ap.add_argument("--curves", type=str2bool, nargs="?", const=True, default=True, help="robustness curves and invariance")
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
     ap.add_argument("--wandb", type=str2bool, nargs="?", const=True, default=True, help="log to the run's W&B record")
+    ap.add_argument("--holdout-runs", type=str2bool, nargs="?", const=True, default=False,
+                    help="also score runs trained with --holdout (recipe candidates) on test sets; off, they are refused, so a recipe is never chosen on a test set")
     a = ap.parse_intermixed_args(argv)  # runs may come after the flags
     if a.test_limit < 0:
         print(f"error: --test-limit={a.test_limit} is out of range: it must be >= 0 (0: all)", file=sys.stderr)
@@ -105,6 +107,10 @@ def main(argv=None) -> int:
         jobs = []
         for run in a.run:
             model, cfg, epoch = load_model(Path(run), device)
+            if cfg.holdout and not a.holdout_runs and (files or pick_sets(a.sets, data.image_size(cfg.dataset))):
+                raise UsageError(f"{run} was trained with --holdout={cfg.holdout}: a recipe candidate, chosen on its validation split "
+                                 "(final.json); scoring it on test sets would choose on them. Train the chosen recipe without --holdout "
+                                 "and evaluate that run, or pass --holdout-runs to score it anyway")
             size = data.image_size(cfg.dataset)
             sets = pick_sets(a.sets, size)
             for ts in files.values():

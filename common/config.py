@@ -309,8 +309,9 @@ def eval_set_names(cfg: Config) -> list[str]:
 
 def summary_metrics(cfg: Config) -> set[str]:
     """Every metric name a run of ``cfg`` puts in its W&B summary (what a sweep's ``metric`` may name)."""
+    scored = "val" if cfg.holdout else "test"  # train.py logs a --holdout run's per-epoch scores under val/
     names = {"final/accuracy", "final/loss", "params_head", "params_classifier",
-             "train/loss", "train/epoch_seconds", "train/lr", "test/loss", "test/accuracy"}
+             "train/loss", "train/epoch_seconds", "train/lr", f"{scored}/loss", f"{scored}/accuracy"}
     names |= {f"final/{s}/{k}" for s in eval_set_names(cfg) for k in ("accuracy", "loss")}
     if cfg.eval == "full" and not cfg.holdout:
         names |= {"eval/rotation_auc", "eval/scale_auc", "eval/invariance"}

@@ -17,12 +17,12 @@ def rows(roots):
             cfg = json.loads((run / "config.json").read_text())
             fin = json.loads(final.read_text())
             secs = statistics.median(r["epoch_seconds"] for r in json.loads((run / "metrics.json").read_text()))
-            for name, t in fin["test"].items():
-                yield cfg, fin, secs, name, t
+            for name, t in fin["test"].items():  # a --holdout run's one set is its validation split: named "<set>-val (validation)"
+                yield cfg, fin, secs, f"{name} (validation)" if cfg.get("holdout") else name, t
 
 
 def main(argv):
-    print("| variant | coordconv | train set | test set | epochs | test accuracy | error % | s/epoch | head params | classifier params |")
+    print("| variant | coordconv | train set | scored on | epochs | accuracy | error % | s/epoch | head params | classifier params |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for cfg, fin, secs, name, t in rows(argv):
         print(f"| {cfg['variant']} | {'yes' if cfg['coordconv'] else 'no'} | {cfg['dataset']} | {name} | {cfg['epochs']} | "

@@ -18,55 +18,86 @@ the averaged effect hides it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics as st
 import sys
 from pathlib import Path
 
-NOT_FACTORS = {"dataset", "run_name", "img", "out_dir"}  # differ between runs by design, or are the blocks
-CHEAPER_HIGH = {"batch_size"}  # the larger batch is the cheaper level; for every other factor the lower one
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common.config import RUNTIME_KEYS, Config, saved  # noqa: E402
+
+BLOCKS = ("dataset", "seed")  # runs are paired within a dataset and a seed; neither is ever a factor
+CHEAPER_HIGH = {"batch_size"}  # the larger batch is the cheaper level
+HEAD_OF = {f.name: f.metadata.get("head") for f in dataclasses.fields(Config)}
+DEFAULTS = Config().to_dict()
+
+
+def effective(cfg: dict) -> dict:
+    """A saved config as it trained: every key (the legacy value or today's default where it is
+    missing), without the keys that changed nothing (runtime keys such as the device, paths and
+    W&B; another head's options; the EMA warm-up when there is no EMA)."""
+    c = {**DEFAULTS, **saved(cfg)}
+    for k in list(c):
+        if k in RUNTIME_KEYS or HEAD_OF.get(k) not in (None, c["variant"]):
+            c.pop(k)
+    if not c.get("ema"):
+        c.pop("ema_warmup")  # inert without an EMA: such a run pairs with either warm-up level
+    return c
 
 
 def factors_of(configs: list[dict]) -> dict[str, list]:
-    """Every setting whose value differs between the runs -> its two levels, the cheaper first.
+    """Every setting whose value differs between the runs -> its two levels, the cheaper or simpler
+    first: the larger batch, the lower number (epochs, lr, EMA decay, smoothing), today's default
+    for a switch or a name.
 
     Raises SystemExit (one line) for a factor with more than two levels: the pairs need two.
     """
     out = {}
-    for k in sorted(set().union(*configs) - NOT_FACTORS):
-        levels = sorted({json.dumps(c.get(k)) for c in configs})
+    for k in sorted(set().union(*configs) - set(BLOCKS)):
+        levels = [json.loads(v) for v in sorted({json.dumps(c[k]) for c in configs if k in c})]
         if len(levels) < 2:
             continue
         if len(levels) > 2:
-            raise SystemExit(f"error: {k} takes {len(levels)} values in this sweep; this script compares two levels per factor")
-        a, b = sorted((json.loads(v) for v in levels), reverse=k in CHEAPER_HIGH)
+            raise SystemExit(f"error: {k} takes {len(levels)} values in this sweep ({', '.join(map(str, levels))}); this script "
+                             "compares two levels per factor: split the sweep, or move the extra runs out of its runs/ folder")
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in levels)
+        a, b = sorted(levels, key=lambda v: (-v if k in CHEAPER_HIGH else v) if numeric else (v != DEFAULTS.get(k), str(v)))
         out[k] = [a, b]
     return out
 
 
 def load_runs(sweep_dir: Path) -> tuple[list[dict], dict[str, list]]:
-    """The finished runs (their factors, dataset and % validation error) and the sweep's factors."""
-    cfgs, errors = [], []
+    """The finished runs (their factors, blocks and % validation error) and the sweep's factors.
+
+    Raises SystemExit (one line) when a run was scored on a test set. Unfinished runs are counted
+    on stderr: the design is incomplete until they finish."""
+    cfgs, errors, unfinished = [], [], 0
     for d in sorted((sweep_dir / "runs").glob("*/")):
         if not (d / "final.json").exists():
+            unfinished += (d / "config.json").exists()
             continue
         cfg = json.loads((d / "config.json").read_text())
         fin = json.loads((d / "final.json").read_text())
         (name, res), = fin["test"].items()
-        if not name.endswith("-val"):
+        if not name.endswith("-val") or not cfg.get("holdout"):
             raise SystemExit(f"error: {d} was scored on {name!r}, not a validation set; the recipe is chosen on --holdout runs only")
-        cfgs.append(cfg)
+        cfgs.append(effective(cfg))
         errors.append(100 * (1 - res["accuracy"]))
+    if unfinished:
+        print(f"note: {unfinished} run(s) under {sweep_dir}/runs have not finished; their pairs are missing until they do", file=sys.stderr)
     factors = factors_of(cfgs) if cfgs else {}
-    runs = [{**{k: c.get(k) for k in factors}, "dataset": c["dataset"], "error": e} for c, e in zip(cfgs, errors)]
+    runs = [{**{k: c.get(k) for k in (*factors, *BLOCKS)}, "error": e} for c, e in zip(cfgs, errors)]
     return runs, factors
 
 
 def effects(runs: list[dict], factors: dict[str, list]) -> dict[str, dict]:
-    """Per factor: paired differences (error at the second level minus the first)."""
+    """Per factor: paired differences (error at the second level minus the first), over the pairs
+    of runs that differ in that factor alone (same dataset, same seed, every other factor equal)."""
     out = {}
     for f, (a, b) in factors.items():
-        key = lambda r: tuple((k, r[k]) for k in [*factors, "dataset"] if k != f)  # noqa: E731
+        inert = {g for g in factors if any(r[g] is None for r in runs)}  # absent where it changes nothing: no pairing on it
+        key = lambda r: tuple((k, r[k]) for k in [*factors, *BLOCKS] if k != f and k not in inert)  # noqa: E731
         first = {key(r): r["error"] for r in runs if r[f] == a}
         diffs = [r["error"] - first[key(r)] for r in runs if r[f] == b and key(r) in first]
         if diffs:
@@ -77,6 +108,8 @@ def effects(runs: list[dict], factors: dict[str, list]) -> dict[str, dict]:
 
 
 def choose(eff: dict[str, dict], factors: dict[str, list]) -> dict:
+    """The second level of a factor only where it lowers the error by more than two standard
+    errors of its pairs; with one pair there is no standard error, so the first level stays."""
     recipe = {}
     for f, (a, b) in factors.items():
         e = eff.get(f)
@@ -95,6 +128,11 @@ def main(argv=None) -> int:
         print(f"error: no finished runs under {a.sweep_dir}/runs; run its sweep file (e.g. sweeps/study3_recipe.yaml) first", file=sys.stderr)
         return 2
     eff = effects(runs, factors)
+    unpaired = [f for f in factors if f not in eff]
+    if unpaired:
+        print(f"error: no two runs differ in {', '.join(unpaired)} alone (they change together, or their runs have not finished); "
+              "a factor needs runs that differ in it and nothing else", file=sys.stderr)
+        return 2
     recipe = choose(eff, factors)
     flags = " ".join(f"--{k.replace('_', '-')}={v}" for k, v in recipe.items())
     if a.flags:
@@ -104,7 +142,8 @@ def main(argv=None) -> int:
     print("| factor | from -> to | pairs | change of val. error (points) | sd | s.e. | kept |")
     print("|---|---|---|---|---|---|---|")
     for f, e in eff.items():
-        print(f"| {f} | {e['levels'][0]} -> {e['levels'][1]} | {e['pairs']} | {e['mean']:+.3f} | {e['sd']:.3f} | {e['se']:.3f} | {recipe[f]} |")
+        kept = f"{recipe[f]} (undecided: 1 pair, no standard error)" if e["pairs"] < 2 else recipe[f]
+        print(f"| {f} | {e['levels'][0]} -> {e['levels'][1]} | {e['pairs']} | {e['mean']:+.3f} | {e['sd']:.3f} | {e['se']:.3f} | {kept} |")
     by = {}
     for r in runs:
         by.setdefault(r["dataset"], []).append(r)

@@ -3,17 +3,18 @@
 # five protocols again with other tools and other draws; each kept model is scored on our test set
 # and on that one, side by side (evaluate.py --out: sets.md, sets.json, sets.png per set). Any other
 # results/study3/external/<set>_<variant>.npz (e.g. cluttered_anywhere) is scored the same way.
-#   scripts/study3_external.sh        # raw output: results/study3/external/<name>/sets.md, table.md
+#   scripts/study3_external.sh                     # raw output: results/study3/external/<name>/sets.md, table.md
+#   scripts/study3_external.sh projective elastic  # only these sets (after new models of theirs); the table keeps the rest
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 ext=results/study3/external
-exec 9> results/study3/.evaluate.lock  # evaluate.py writes into the run folders: one script at a time
-flock 9
 only=" ${*:-rotated rts projective elastic cluttered} "
 for set in $only; do
-  case " rotated rts projective elastic cluttered " in *" $set "*) ;; *) echo "error: unknown set $set; name some of rotated rts projective elastic cluttered" >&2; exit 2;; esac
+  case " rotated rts projective elastic cluttered " in *" $set "*) ;; *) echo "error: unknown set $set; name some of (space-separated) rotated rts projective elastic cluttered" >&2; exit 2;; esac
 done
+exec 9> results/study3/.evaluate.lock  # evaluate.py writes into the run folders: one script at a time
+flock 9
 for set in $only; do
   [ -f "$ext/$set.npz" ] || "$PY" scripts/make_external_sets.py --sets "$set" --out-dir "$ext"
 done

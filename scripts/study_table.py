@@ -28,6 +28,8 @@ def load(root):
     groups = defaultdict(list)
     for f in sorted(Path(root).glob("*/final.json")):
         cfg = json.loads((f.parent / "config.json").read_text())
+        if cfg.get("holdout"):  # a recipe candidate scored on its validation split, not a test result
+            continue
         t = json.loads(f.read_text())["test"][cfg["dataset"]]
         groups[(cfg["variant"], cfg["dataset"], cfg["coordconv"], cfg["epochs"])].append((cfg["seed"], t["loss"], 100 * t["accuracy"]))
     return groups

@@ -21,7 +21,8 @@ def first_reaching(epochs: list[dict], target: float) -> tuple[int, float] | Non
 
 def scored_on(cfg: dict, epochs: list[dict]) -> str:
     """The set behind ``test_accuracy``: a --holdout run's is its validation split, not a test set."""
-    return epochs[-1].get("eval_set") or (f"{cfg.get('dataset')}-val" if cfg.get("holdout") else "test set")
+    name = epochs[-1].get("eval_set") or (f"{cfg.get('dataset')}-val" if cfg.get("holdout") else cfg.get("dataset", "?"))
+    return f"validation: {name}" if cfg.get("holdout") else f"test: {name}"
 
 
 def main(argv=None) -> int:

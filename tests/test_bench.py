@@ -67,4 +67,8 @@ def test_time_to_accuracy_says_which_set_a_run_was_scored_on(tmp_path, capsys):
         (tmp_path / name / "metrics.json").write_text(json.dumps([{"epoch": 1, "epoch_seconds": 30.0, "test_accuracy": 0.996}]))
     assert time_to_99.main([str(tmp_path)]) == 0
     rows = {r.split(" | ")[0]: r for r in capsys.readouterr().out.splitlines()[2:]}
-    assert "99.60% (test set)" in rows["| final"] and "99.60% (rts-val)" in rows["| search"]  # validation is never read as test
+    assert "99.60% (test: rts)" in rows["| final"] and "99.60% (validation: rts-val)" in rows["| search"]  # never read as test
+    (tmp_path / "search" / "metrics.json").write_text(json.dumps([{"epoch": 1, "epoch_seconds": 30.0, "test_accuracy": 0.99,
+                                                                 "eval_set": "rts-val"}]))
+    assert time_to_99.main([str(tmp_path / "search" / "..")]) == 0
+    assert "99.00% (validation: rts-val)" in capsys.readouterr().out

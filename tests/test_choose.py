@@ -18,7 +18,7 @@ def fake_sweep(root: Path, grid: dict[str, list], error, scored_on: str = "rts-v
         point = dict(zip(keys, values))
         run = root / "runs" / f"r{i}"
         run.mkdir(parents=True)
-        cfg = {"dataset": "rts", "seed": 1, "run_name": f"r{i}", "img": f"{run}/stn.png", **point, **(extra or {})}
+        cfg = {"dataset": "rts", "seed": 1, "holdout": 10000, "run_name": f"r{i}", "img": f"{run}/stn.png", **point, **(extra or {})}
         (run / "config.json").write_text(json.dumps(cfg))
         (run / "final.json").write_text(json.dumps({"test": {scored_on: {"accuracy": 1 - error(point) / 100}}}))
     return root
@@ -63,3 +63,45 @@ def test_no_finished_run_is_one_line_and_exit_2(tmp_path, capsys):
     (tmp_path / "runs").mkdir()
     assert study3_choose.main([str(tmp_path)]) == 2
     assert "run its sweep file" in capsys.readouterr().err
+
+
+def test_blocks_runtime_keys_and_inert_keys_are_never_factors(tmp_path, capsys):
+    """Datasets and seeds are blocks (runs pair within them), the device is where a run ran, a key
+    missing from an older config is its default, and the EMA warm-up without an EMA changes nothing."""
+    import itertools
+    for i, (ds, seed, ema) in enumerate(itertools.product(["rts", "cluttered"], [1, 2], [0.0, 0.999])):
+        run = tmp_path / "runs" / f"r{i}"
+        run.mkdir(parents=True)
+        cfg = {"dataset": ds, "seed": seed, "holdout": 10000, "ema": ema, "device": ["cpu", "cuda"][i % 2]}
+        if i % 4:  # some saved before the key existed
+            cfg["ema_warmup"] = True
+        (run / "config.json").write_text(json.dumps(cfg))
+        err = 1.0 + seed * 0.1 + (0.5 if ds == "cluttered" else 0) - (0.3 if ema else 0)
+        (run / "final.json").write_text(json.dumps({"test": {f"{ds}-val": {"accuracy": 1 - err / 100}}}))
+    runs, factors = study3_choose.load_runs(tmp_path)
+    assert list(factors) == ["ema"]
+    eff = study3_choose.effects(runs, factors)
+    assert eff["ema"]["pairs"] == 4 and eff["ema"]["mean"] == pytest.approx(-0.3)
+    assert study3_choose.main([str(tmp_path), "--flags"]) == 0
+    assert capsys.readouterr().out.strip() == "--ema=0.999"
+
+
+def test_factors_that_change_together_are_one_line_and_exit_2(tmp_path, capsys):
+    for i, (lr, ls) in enumerate([(0.001, 0.0), (0.003, 0.1)]):
+        run = tmp_path / "runs" / f"r{i}"
+        run.mkdir(parents=True)
+        (run / "config.json").write_text(json.dumps({"dataset": "rts", "holdout": 100, "lr": lr, "label_smoothing": ls}))
+        (run / "final.json").write_text(json.dumps({"test": {"rts-val": {"accuracy": 0.99}}}))
+    assert study3_choose.main([str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "label_smoothing, lr alone" in err[0]
+
+
+def test_one_pair_is_reported_as_undecided(tmp_path, capsys):
+    fake_sweep(tmp_path, {"ema": [0.0, 0.999]}, lambda p: 1.0 - 0.5 * (p["ema"] > 0))
+    (tmp_path / "runs" / "r9").mkdir()
+    (tmp_path / "runs" / "r9" / "config.json").write_text("{}")  # a run still going
+    assert study3_choose.main([str(tmp_path)]) == 0
+    out = capsys.readouterr()
+    assert "| ema | 0.0 -> 0.999 | 1 | -0.500 |" in out.out and "0.0 (undecided: 1 pair" in out.out
+    assert "1 run(s)" in out.err and "not finished" in out.err

@@ -98,3 +98,23 @@ def test_external_table_pairs_our_set_with_the_independent_one(tmp_path, capsys)
     (tmp_path / "ext" / "rts" / "sets.json").write_text("{not json")
     assert study3_external_table.main(["--root", str(tmp_path / "ext"), "--runs", str(tmp_path / "runs")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_table_scripts_never_read_a_validation_run_as_a_test_result(tmp_path, capsys):
+    """study_table.py leaves --holdout runs out; collect.py names their set as validation."""
+    import collect
+    import study_table
+
+    for name, holdout, scored in (("final", 0, "rts"), ("search", 10000, "rts-val")):
+        run = tmp_path / name
+        run.mkdir()
+        (run / "config.json").write_text(json.dumps({"variant": "affine", "dataset": "rts", "coordconv": False, "epochs": 1,
+                                                     "seed": 1, "holdout": holdout}))
+        (run / "metrics.json").write_text(json.dumps([{"epoch": 1, "epoch_seconds": 3.0, "test_accuracy": 0.9}]))
+        (run / "final.json").write_text(json.dumps({"params_head": 1, "params_classifier": 2,
+                                                    "test": {scored: {"loss": 0.1, "accuracy": 0.99, "correct": 99, "n": 100}}}))
+    groups = study_table.load(tmp_path)
+    assert sum(len(v) for v in groups.values()) == 1
+    collect.main([str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "| rts-val (validation) |" in out and "| rts |" in out

@@ -126,7 +126,7 @@ def test_validation_split_holds_out_the_last_digits_and_never_the_test_set(mnist
         data.validation_split("rts", train_x, train_y, len(train_x))
 
 
-def test_a_holdout_run_never_loads_a_test_set(data_root, tmp_path, monkeypatch):
+def test_a_holdout_run_never_loads_a_test_set(data_root, tmp_path, monkeypatch, capsys):
     import train
 
     def refuse(*a, **k):
@@ -139,6 +139,16 @@ def test_a_holdout_run_never_loads_a_test_set(data_root, tmp_path, monkeypatch):
     assert list(final["test"]) == ["rotated-val"] and final["test"]["rotated-val"]["n"] == 100
     rows = json.loads((tmp_path / "h" / "metrics.json").read_text())
     assert [r["eval_set"] for r in rows] == ["rotated-val"]  # per epoch, too, the file says what was scored
+    import evaluate
+    assert evaluate.main([str(tmp_path / "h"), "--wandb=False"]) == 2  # a recipe candidate is not scored on test sets
+    assert "--holdout-runs" in capsys.readouterr().err
+    assert not (tmp_path / "h" / "eval").exists()
+
+
+def test_a_holdout_run_logs_validation_not_test_metrics():
+    from common.config import summary_metrics
+    assert {"val/accuracy", "val/loss"} <= summary_metrics(Config(holdout=100)) and "test/accuracy" not in summary_metrics(Config(holdout=100))
+    assert "test/accuracy" in summary_metrics(Config()) and "val/accuracy" not in summary_metrics(Config())
 
 
 def test_a_validation_run_is_no_cell_of_the_study3_table(tmp_path, capsys):
