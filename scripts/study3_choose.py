@@ -8,7 +8,8 @@ for each factor of the sweep (every setting whose value differs between its runs
 each, e.g. lr, batch_size, ema, label_smoothing in sweeps/study3_recipe.yaml), its effect: the
 mean change of validation error when only that factor changes, over every pair of runs that
 differ in it alone, with the pairs' sd and standard error. The recipe keeps a setting only when
-it lowers the error by more than two standard errors (with one pair, never: no standard error);
+it lowers the error by more than t standard errors, t the two-sided 95% point of Student's t with
+pairs - 1 degrees of freedom (2.13 for 16 pairs), and only with 3 pairs or more (fewer: undecided);
 otherwise the cheaper or simpler level stays (fewer epochs, no EMA or smoothing, the larger
 batch, the lower learning rate). ``--flags`` prints the recipe as train.py flags, one line, for
 scripts. ``--interactions`` also prints each factor's effect at each level of every other
@@ -107,13 +108,25 @@ def effects(runs: list[dict], factors: dict[str, list]) -> dict[str, dict]:
     return out
 
 
+MIN_PAIRS = 3  # with 2 pairs the standard error rests on one degree of freedom (two equal differences give 0)
+T95 = {2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
+       12: 2.179, 15: 2.131, 20: 2.086, 30: 2.042}  # two-sided 95% points of Student's t, by degrees of freedom
+
+
+def t95(df: int) -> float:
+    """The two-sided 95% point of Student's t for ``df`` >= 2 degrees of freedom (the table's
+    nearest smaller entry: conservative between entries; 1.96 beyond 30 would be 2.042 here)."""
+    return T95[max(k for k in T95 if k <= df)]
+
+
 def choose(eff: dict[str, dict], factors: dict[str, list]) -> dict:
-    """The second level of a factor only where it lowers the error by more than two standard
-    errors of its pairs; with one pair there is no standard error, so the first level stays."""
+    """The second level of a factor only where it lowers the error by more than t95(pairs - 1)
+    standard errors of its paired differences, with at least MIN_PAIRS pairs; otherwise the first."""
     recipe = {}
     for f, (a, b) in factors.items():
         e = eff.get(f)
-        recipe[f] = b if e and e["mean"] < 0 and -e["mean"] > 2 * e["se"] else a
+        decided = e is not None and e["pairs"] >= MIN_PAIRS
+        recipe[f] = b if decided and e["mean"] < 0 and -e["mean"] > t95(e["pairs"] - 1) * e["se"] else a
     return recipe
 
 
@@ -142,7 +155,7 @@ def main(argv=None) -> int:
     print("| factor | from -> to | pairs | change of val. error (points) | sd | s.e. | kept |")
     print("|---|---|---|---|---|---|---|")
     for f, e in eff.items():
-        kept = f"{recipe[f]} (undecided: 1 pair, no standard error)" if e["pairs"] < 2 else recipe[f]
+        kept = f"{recipe[f]} (undecided: {e['pairs']} pair{'s' * (e['pairs'] > 1)}, too few for a standard error)" if e["pairs"] < MIN_PAIRS else recipe[f]
         print(f"| {f} | {e['levels'][0]} -> {e['levels'][1]} | {e['pairs']} | {e['mean']:+.3f} | {e['sd']:.3f} | {e['se']:.3f} | {kept} |")
     by = {}
     for r in runs:

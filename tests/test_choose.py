@@ -25,16 +25,19 @@ def fake_sweep(root: Path, grid: dict[str, list], error, scored_on: str = "rts-v
 
 
 def test_factors_come_from_the_runs_and_effects_from_their_pairs(tmp_path, capsys):
-    # 32 epochs lowers the error by 0.30 points at either lr; lr=0.006 raises it by 0.10
-    fake_sweep(tmp_path, {"epochs": [24, 32], "lr": [0.003, 0.006]},
-               lambda p: 1.0 - 0.3 * (p["epochs"] == 32) + 0.1 * (p["lr"] == 0.006))
+    # 32 epochs lowers the error by 0.30 points at every other setting, lr=0.006 raises it by 0.10,
+    # label smoothing changes nothing; a little noise from the smoothing level
+    fake_sweep(tmp_path, {"epochs": [24, 32], "lr": [0.003, 0.006], "label_smoothing": [0.0, 0.1]},
+               lambda p: 1.0 - 0.3 * (p["epochs"] == 32) + 0.1 * (p["lr"] == 0.006)
+               + 0.02 * (p["label_smoothing"] > 0) * (1 if p["epochs"] == p["lr"] * 8000 else -1))
     runs, factors = study3_choose.load_runs(tmp_path)
-    assert factors == {"epochs": [24, 32], "lr": [0.003, 0.006]}  # seed, run_name, img are not factors
+    assert factors == {"epochs": [24, 32], "label_smoothing": [0.0, 0.1], "lr": [0.003, 0.006]}  # seed, run_name, img are not
     eff = study3_choose.effects(runs, factors)
-    assert eff["epochs"]["pairs"] == 2 and eff["epochs"]["mean"] == pytest.approx(-0.3)
-    assert eff["lr"]["mean"] == pytest.approx(0.1)
+    assert eff["epochs"]["pairs"] == 4 and eff["epochs"]["mean"] == pytest.approx(-0.3, abs=0.02)
+    assert eff["lr"]["mean"] == pytest.approx(0.1, abs=0.02)
     assert study3_choose.main([str(tmp_path), "--flags"]) == 0
-    assert capsys.readouterr().out.strip() == "--epochs=32 --lr=0.003"  # a helpful factor is kept, a harmful one not
+    # a helpful factor is kept, a harmful or null one not
+    assert capsys.readouterr().out.strip() == "--epochs=32 --label-smoothing=0.0 --lr=0.003"
 
 
 def test_a_gain_inside_the_noise_keeps_the_cheaper_level(tmp_path, capsys):
@@ -103,5 +106,20 @@ def test_one_pair_is_reported_as_undecided(tmp_path, capsys):
     (tmp_path / "runs" / "r9" / "config.json").write_text("{}")  # a run still going
     assert study3_choose.main([str(tmp_path)]) == 0
     out = capsys.readouterr()
-    assert "| ema | 0.0 -> 0.999 | 1 | -0.500 |" in out.out and "0.0 (undecided: 1 pair" in out.out
+    assert "| ema | 0.0 -> 0.999 | 1 | -0.500 |" in out.out and "0.0 (undecided: 1 pair," in out.out
     assert "1 run(s)" in out.err and "not finished" in out.err
+
+
+def test_two_equal_pairs_decide_nothing(tmp_path, capsys):
+    """Two pairs that differ by the same 0.05 points have a standard error of 0; that is no evidence."""
+    fake_sweep(tmp_path, {"epochs": [24, 32], "lr": [0.003, 0.006]},
+               lambda p: 0.87 - 0.05 * (p["epochs"] == 32) + 0.06 * (p["lr"] == 0.006))
+    assert study3_choose.main([str(tmp_path), "--flags"]) == 0
+    assert capsys.readouterr().out.strip() == "--epochs=24 --lr=0.003"
+
+
+def test_the_threshold_is_students_t_for_the_pairs():
+    eff = {"ls": {"pairs": 4, "mean": -0.30, "se": 0.10}}  # 3.0 s.e.: beyond t(3) = 3.182? no
+    assert study3_choose.choose(eff, {"ls": [0.0, 0.1]}) == {"ls": 0.0}
+    eff["ls"]["pairs"] = 16  # the same 3.0 s.e. with 15 degrees of freedom: beyond 2.131
+    assert study3_choose.choose(eff, {"ls": [0.0, 0.1]}) == {"ls": 0.1}
