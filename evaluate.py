@@ -107,12 +107,12 @@ def main(argv=None) -> int:
         jobs = []
         for run in a.run:
             model, cfg, epoch = load_model(Path(run), device)
-            if cfg.holdout and not a.holdout_runs and (files or pick_sets(a.sets, data.image_size(cfg.dataset))):
+            size = data.image_size(cfg.dataset)
+            sets = pick_sets(a.sets, size)
+            if cfg.holdout and not a.holdout_runs and (files or sets):
                 raise UsageError(f"{run} was trained with --holdout={cfg.holdout}: a recipe candidate, chosen on its validation split "
                                  "(final.json); scoring it on test sets would choose on them. Train the chosen recipe without --holdout "
                                  "and evaluate that run, or pass --holdout-runs to score it anyway")
-            size = data.image_size(cfg.dataset)
-            sets = pick_sets(a.sets, size)
             for ts in files.values():
                 testfiles.check_fits(ts, size)  # a larger set is refused now, before any work
             if not sets and not files:

@@ -21,7 +21,7 @@ import torch
 
 import variants
 from common import data
-from common.config import RUNTIME_KEYS, Config, convert, parse, test_set_names
+from common.config import RUNTIME_KEYS, Config, convert, parse, scored_prefix, test_set_names
 from common.errors import UsageError
 from common.models import count_params
 from common.tracking import Tracker
@@ -142,7 +142,7 @@ def run(cfg: Config) -> dict:
     first = next(iter(tests.values()))
 
     def on_epoch(row):
-        scored = "val" if cfg.holdout else "test"  # a recipe search's charts never read as test results
+        scored = scored_prefix(cfg)  # a recipe search's charts never read as test results
         tracker.log({"train/loss": row["train_loss"], f"{scored}/loss": row["test_loss"], f"{scored}/accuracy": row["test_accuracy"],
                      "train/epoch_seconds": row["epoch_seconds"], "train/lr": row["lr"]}, step=row["epoch"])
         write_json(run_dir / "metrics.json", trainer.history)

@@ -307,9 +307,14 @@ def eval_set_names(cfg: Config) -> list[str]:
     return [f"{cfg.dataset}-val"] if cfg.holdout else test_set_names(cfg)
 
 
+def scored_prefix(cfg: Config) -> str:
+    """W&B prefix of the per-epoch scores: ``val`` for a --holdout run (its validation split), else ``test``."""
+    return "val" if cfg.holdout else "test"
+
+
 def summary_metrics(cfg: Config) -> set[str]:
     """Every metric name a run of ``cfg`` puts in its W&B summary (what a sweep's ``metric`` may name)."""
-    scored = "val" if cfg.holdout else "test"  # train.py logs a --holdout run's per-epoch scores under val/
+    scored = scored_prefix(cfg)
     names = {"final/accuracy", "final/loss", "params_head", "params_classifier",
              "train/loss", "train/epoch_seconds", "train/lr", f"{scored}/loss", f"{scored}/accuracy"}
     names |= {f"final/{s}/{k}" for s in eval_set_names(cfg) for k in ("accuracy", "loss")}
