@@ -132,8 +132,9 @@ def number(v, fail):
 
 def check_proposals(spec: dict, props: list[dict], extra: list[str], path) -> None:
     """Resolve every proposal's config exactly as its train.py will (its command's flags, then its
-    parameters as ``wandb.config``), and check that the sweep's metric is one each run logs.
-    Raises UsageError (one line) before any run starts."""
+    parameters as ``wandb.config``), check that the sweep's metric is one each run logs and that a
+    search (random, bayes) scores on a validation split (``holdout``), never a test set. Raises
+    UsageError (one line) before any run starts."""
     if Path(spec.get("program", "train.py")).name != "train.py":
         return
     import variants
@@ -148,6 +149,9 @@ def check_proposals(spec: dict, props: list[dict], extra: list[str], path) -> No
             cfg = C.resolve(argv, heads, sets, sweep=params)
         except UsageError as err:
             raise UsageError(f"invalid sweep file {path}: the run {params} would fail: {err}") from None
+        if spec["method"] != "grid" and not cfg.holdout:
+            raise UsageError(f"invalid sweep file {path}: a {spec['method']} search chooses a recipe, and a recipe is "
+                             "chosen on a validation split, never a test set: add `holdout: {value: 10000}` to its parameters")
         if metric and metric not in C.summary_metrics(cfg):
             logs = sorted(n for n in C.summary_metrics(cfg) if n.startswith("final/"))
             raise UsageError(f"invalid sweep file {path}: metric {metric!r} is never logged by the run {params} "

@@ -69,6 +69,16 @@ def test_agent_style_arguments():
     assert cmd[1:] == ["train.py", "--coordconv=True", "--lr=0.001", "--variant=tps"]
 
 
+def test_a_search_with_a_validation_split_is_accepted_and_scores_on_it(tmp_path):
+    """The refusal above is of a search scored on a test set, not of random search: the shipped
+    example holds out a validation split, and its runs are launched with it."""
+    r = subprocess.run([sys.executable, str(ROOT / "sweep.py"), str(ROOT / "sweeps" / "lr_random.yaml"), "--dry-run",
+                        "--out-dir", str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    launched = [line for line in r.stdout.splitlines() if "train.py" in line]
+    assert len(launched) == 8 and all("--holdout=10000" in line for line in launched)
+
+
 def test_random_search_is_seeded_and_in_range():
     spec = sweep.load_sweep(ROOT / "sweeps" / "lr_random.yaml")
     a, b = sweep.proposals(spec, 5, 0), sweep.proposals(spec, 5, 0)
@@ -85,6 +95,7 @@ def test_random_search_is_seeded_and_in_range():
         ("method: grid\nparameters:\n  lr: {min: 0.1, max: 1.0}\n", "grid search needs"),
         ("method: grid\n", "'parameters' is required"),
         ("method: bayes\nparameters:\n  lr: {min: 0.1, max: 1.0}\n", "bayes needs a metric"),
+        ("method: random\nrun_cap: 2\nparameters:\n  lr: {min: 0.001, max: 0.01}\n", "chosen on a validation split"),
     ],
 )
 def test_broken_sweep_file_starts_no_run(tmp_path, text, words):
