@@ -40,6 +40,7 @@ import yaml
 from common import config as C
 from common.config import Config
 from common.errors import UsageError
+from common.runs import read_json
 
 TOP_KEYS = {"program", "method", "metric", "parameters", "command", "name", "description", "early_terminate", "project", "entity", "run_cap"}
 DISTRIBUTIONS = {"constant", "categorical", "int_uniform", "uniform", "q_uniform", "log_uniform_values", "q_log_uniform_values", "normal", "q_normal", "log_normal", "q_log_normal"}
@@ -262,7 +263,11 @@ def metric_of(run_dir: Path, name: str | None):
     f = run_dir / "final.json"
     if not name or not f.exists():
         return None
-    fin = json.loads(f.read_text())
+    try:
+        fin = read_json(f)
+    except UsageError as err:  # the summary of every other run still gets written
+        print(f"warning: {err}", file=sys.stderr)
+        return None
     flat = {f"final/{s}/{k}": v for s, t in fin["test"].items() for k, v in t.items()}
     flat |= {f"final/{k}": v for k, v in next(iter(fin["test"].values())).items()}  # the run's own test set
     return flat.get(name)

@@ -4,21 +4,20 @@
 
 s/epoch is the median over the run's epochs (robust to one disturbed epoch).
 """
-import json
 import statistics
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import runs  # noqa: E402
+
 
 def rows(roots):
-    for root in roots:
-        for final in sorted(Path(root).glob("*/final.json")):
-            run = final.parent
-            cfg = json.loads((run / "config.json").read_text())
-            fin = json.loads(final.read_text())
-            secs = statistics.median(r["epoch_seconds"] for r in json.loads((run / "metrics.json").read_text()))
-            for name, t in fin["test"].items():  # a --holdout run's one set is its validation split: named "<set>-val (validation)"
-                yield cfg, fin, secs, f"{name} (validation)" if cfg.get("holdout") else name, t
+    for run in runs.find(roots, "final.json"):
+        cfg, fin = run.config, run.final
+        secs = statistics.median(r["epoch_seconds"] for r in run.epochs) if run.epochs else float("nan")
+        for name, t in fin["test"].items():  # a --holdout run's one set is its validation split: named "<set>-val (validation)"
+            yield cfg, fin, secs, f"{name} (validation)" if run.validation else name, t
 
 
 def main(argv):
@@ -31,4 +30,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["runs"])
+    raise SystemExit(runs.cli(lambda: main(sys.argv[1:] or ["runs"])))

@@ -6,11 +6,14 @@ means "ranks the heads exactly as the error does" whichever direction is better 
     python scripts/metric_agreement.py results/gpu/sweeps/study2/runs --seed 1
 """
 import argparse
-import json
 import statistics
+import sys
 from pathlib import Path
 
 from study_table import DATASET_ORDER, ordered
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import runs  # noqa: E402
 
 # name -> (how to read it from eval.json, lower is better?)
 METRICS = {
@@ -48,15 +51,15 @@ def spearman(a, b):
 
 
 def main(root, seed):
-    runs = {}
-    for f in sorted(Path(root).glob("*/eval/eval.json")):  # a fixed order, whatever the file system lists
-        cfg = json.loads((f.parent.parent / "config.json").read_text())
+    found = {}
+    for run in runs.find(root, "eval/eval.json"):  # a fixed order, whatever the file system lists
+        cfg = run.config
         if cfg["seed"] == seed and cfg["variant"] != "none":
-            runs.setdefault(cfg["dataset"], []).append(json.loads(f.read_text()))
+            found.setdefault(cfg["dataset"], []).append(run.eval)
     print("| training set | runs | " + " | ".join(METRICS) + " |")
     print("|---|---|" + "---|" * len(METRICS))
-    for ds in ordered(runs, DATASET_ORDER):
-        rs = runs[ds]
+    for ds in ordered(found, DATASET_ORDER):
+        rs = found[ds]
         if len(rs) < 3:  # a rank correlation of two points is +-1 whatever the metric; of one, undefined
             print(f"| {ds} | {len(rs)} | " + " | ".join(["– (needs 3 runs)"] * len(METRICS)) + " |")
             continue
@@ -76,4 +79,4 @@ if __name__ == "__main__":
     ap.add_argument("root", help="folder of run folders (with eval/eval.json)")
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
-    main(a.root, a.seed)
+    raise SystemExit(runs.cli(lambda: main(a.root, a.seed)))

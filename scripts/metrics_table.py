@@ -4,22 +4,23 @@
     python scripts/metrics_table.py results/gpu/sweeps/study2/runs --seed 1 --dataset cluttered
 """
 import argparse
-import json
+import sys
 from pathlib import Path
 
 from study_table import DATASET_ORDER, HEAD_ORDER, rank
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import runs  # noqa: E402
 
 
 def main(roots, seed=None, dataset=None):
     print("| train set | head | error % (95% CI) | NLL | ECE | mean confidence | rotation AUC | scale AUC | invariance | pixel MSE (identity) | matrix error (identity) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     found = []
-    for root in roots:
-        for f in sorted(Path(root).glob("*/eval/eval.json")):  # ties in the row order below keep this fixed order
-            r = json.loads(f.read_text())
-            cfg = json.loads((f.parent.parent / "config.json").read_text())
-            if (seed is None or cfg["seed"] == seed) and (dataset is None or r["dataset"] == dataset):
-                found.append(r)
+    for run in runs.find(roots, "eval/eval.json"):  # ties in the row order below keep this fixed order
+        r = run.eval
+        if (seed is None or run.config["seed"] == seed) and (dataset is None or r["dataset"] == dataset):
+            found.append(r)
     for r in sorted(found, key=lambda r: (rank(r["dataset"], DATASET_ORDER), rank(r["variant"], HEAD_ORDER), r["coordconv"])):
         s = r["sets"].get(r["dataset"])
         if s is None:
@@ -41,4 +42,4 @@ if __name__ == "__main__":
     ap.add_argument("--seed", type=int, help="only runs of this seed")
     ap.add_argument("--dataset", help="only runs trained on this dataset")
     a = ap.parse_args()
-    main(a.roots, a.seed, a.dataset)
+    raise SystemExit(runs.cli(lambda: main(a.roots, a.seed, a.dataset)))

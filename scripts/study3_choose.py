@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common.runs import cli, find  # noqa: E402
 from common.config import RUNTIME_KEYS, Config, saved  # noqa: E402
 
 BLOCKS = ("dataset", "seed")  # runs are paired within a dataset and a seed; neither is ever a factor
@@ -74,15 +75,14 @@ def load_runs(sweep_dir: Path) -> tuple[list[dict], dict[str, list]]:
     Raises SystemExit (one line) when a run was scored on a test set. Unfinished runs are counted
     on stderr: the design is incomplete until they finish."""
     cfgs, errors, unfinished = [], [], 0
-    for d in sorted((sweep_dir / "runs").glob("*/")):
-        if not (d / "final.json").exists():
-            unfinished += (d / "config.json").exists()
+    for run in find(sweep_dir / "runs"):
+        if not run.finished:
+            unfinished += 1
             continue
-        cfg = json.loads((d / "config.json").read_text())
-        fin = json.loads((d / "final.json").read_text())
-        (name, res), = fin["test"].items()
-        if not name.endswith("-val") or not cfg.get("holdout"):
-            raise SystemExit(f"error: {d} was scored on {name!r}, not a validation set; the recipe is chosen on --holdout runs only")
+        cfg = run.config
+        (name, res), = run.final["test"].items()
+        if not name.endswith("-val") or not run.validation:
+            raise SystemExit(f"error: {run.path} was scored on {name!r}, not a validation set; the recipe is chosen on --holdout runs only")
         cfgs.append(effective(cfg))
         errors.append(100 * (1 - res["accuracy"]))
     if unfinished:
@@ -178,4 +178,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli(main))

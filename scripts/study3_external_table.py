@@ -7,13 +7,14 @@
 that had learned our generator's quirks would lose accuracy on theirs beyond the intervals.
 """
 import argparse
-import json
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
+from common import runs  # noqa: E402
+from common.errors import UsageError  # noqa: E402
 from common.metrics import wilson_interval  # noqa: E402
 from study_table import DATASET_ORDER, HEAD_ORDER, rank  # noqa: E402
 
@@ -24,22 +25,22 @@ def cell(s: dict) -> str:
 
 
 def main(argv=None) -> int:
+    """The table on stdout; 0, or 2 with one line on stderr when a file cannot be read."""
+    return runs.cli(lambda: table(argv))
+
+
+def table(argv) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--root", default="results/study3/external", help="folder of <set>/sets.json")
     ap.add_argument("--runs", default="results/study3/sweeps", help="folder of sweeps/runs (for each run's config)")
     a = ap.parse_args(argv)
-    try:
-        configs = {p.parent.name: json.loads(p.read_text()) for p in Path(a.runs).glob("*/runs/*/config.json")}
-    except (OSError, ValueError) as err:
-        print(f"error: a run's config.json under {a.runs} is unreadable ({err})", file=sys.stderr)
-        return 2
+    configs = {r.name: r.config for r in runs.find(Path(a.runs).glob("*/runs"))}
     rows = []
     for f in sorted(Path(a.root).glob("*/sets.json")):  # one folder per independent set: <set> or a variant of it
         try:
-            report = json.loads(f.read_text())
-        except (OSError, ValueError) as err:
-            print(f"error: cannot read {f} ({err}); rerun scripts/study3_external.sh", file=sys.stderr)
-            return 2
+            report = runs.read_json(f)
+        except UsageError as err:
+            raise UsageError(f"{err} (rerun scripts/study3_external.sh to rewrite it)") from None
         for run, sets in report.items():
             cfg = configs.get(run)
             if cfg is None or cfg["dataset"] not in sets:

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import io
 import os
-import json
 import sys
 import tarfile
 from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common.runs import Run, cli  # noqa: E402
 
 KEEP = ("config.json", "metrics.json", "final.json", "stn.png")
 WEIGHTS_OF = ("study3", "study3_coordconv", "study3_newheads")  # the recipe search's models are not kept
@@ -42,14 +44,12 @@ def main(sweeps: Path, out: Path, partial: bool = False) -> None:
                 if (run / name).exists():
                     tar.add(run / name, arcname=str((run / name).relative_to(sweeps.parent)))
             if partial and not (run / "final.json").exists() and (run / "checkpoint.pt").exists():  # to continue elsewhere
-                cfg = json.loads((run / "config.json").read_text())
-                key = cfg["dataset"]
+                key = Run(run).config["dataset"]
                 if key not in models:
                     models[key] = tarfile.open(out / f"models-{key}.tar", "w")
                 models[key].add(run / "checkpoint.pt", arcname=str((run / "checkpoint.pt").relative_to(sweeps.parent)))
             if run.parent.parent.name in WEIGHTS_OF and (run / "final.json").exists() and (run / "checkpoint.pt").exists():
-                cfg = json.loads((run / "config.json").read_text())
-                key = cfg["dataset"]
+                key = Run(run).config["dataset"]
                 if key not in models:
                     models[key] = tarfile.open(out / f"models-{key}.tar", "w")
                 blob = slim(run / "checkpoint.pt")
@@ -74,6 +74,6 @@ if __name__ == "__main__":
     if len(sys.argv) != 3:
         sys.exit("usage: python scripts/study3_pack.py SWEEPS_DIR (OUT_DIR | --in-place)")
     if sys.argv[2] == "--in-place":
-        in_place(Path(sys.argv[1]))
+        sys.exit(cli(lambda: in_place(Path(sys.argv[1]))))
     else:
-        main(Path(sys.argv[1]), Path(sys.argv[2]), partial=os.environ.get("PARTIAL") == "1")
+        sys.exit(cli(lambda: main(Path(sys.argv[1]), Path(sys.argv[2]), partial=os.environ.get("PARTIAL") == "1")))

@@ -10,10 +10,13 @@ not in any mean. Machine: the devices its sweep log names at each start, else it
 from __future__ import annotations
 
 import argparse
-import json
 import statistics as st
+import sys
 from collections import defaultdict
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import runs  # noqa: E402
 
 # Jaderberg et al. 2015, Table 1 and section 4.1 (transcribed, see ../shared/REFERENCES.md): % error
 PAPER = {
@@ -34,7 +37,7 @@ def machine(run: Path) -> str:
     lines = log.read_text(errors="replace").splitlines() if log.exists() else []
     starts = ["H200" if "), cuda" in line else "CPU (2 cores)" for line in lines if "parameters" in line and ("), cuda" in line or "), cpu" in line)]
     if not starts and (run / "env.json").exists():
-        env = json.loads((run / "env.json").read_text())
+        env = runs.read_json(run / "env.json", (dict, list))
         starts = ["CPU (2 cores)" if e.get("device_type") == "cpu" else e.get("device_name", "?") for e in (env if isinstance(env, list) else [env])]
     return " + ".join(dict.fromkeys(starts)) or "?"
 
@@ -43,17 +46,17 @@ def load(sweeps: Path, extra: list[Path]):
     done, cut = defaultdict(list), []
     current = {r.name for r in sweeps.glob("study3*/runs/*/") if (r / "metrics.json").exists()}
     stale = [r for root in extra for r in sorted(root.glob("*/")) if r.name not in current]  # a cut run restarted here is read here
-    for run in sorted(sweeps.glob("study3*/runs/*/")) + stale:
-        if run.parent.parent.name == "study3_recipe" or not (run / "metrics.json").exists():
+    for path in sorted(sweeps.glob("study3*/runs/*/")) + stale:
+        if path.parent.parent.name == "study3_recipe" or not (path / "metrics.json").exists():
             continue
-        cfg = json.loads((run / "config.json").read_text())
-        hist = json.loads((run / "metrics.json").read_text())
-        if not hist or cfg.get("holdout"):  # a validation run (e.g. sweeps/study3_rts_val.yaml) is no cell of the table
+        run = runs.Run(path)
+        cfg, hist = run.config, run.epochs
+        if not hist or run.validation:  # a validation run (e.g. sweeps/study3_rts_val.yaml) is no cell of the table
             continue
         key = (cfg["dataset"], cfg["variant"], cfg["coordconv"])
         row = {"seed": cfg["seed"], "error": 100 * (1 - hist[-1]["test_accuracy"]), "epochs": len(hist), "of": cfg["epochs"],
-               "seconds": sum(r["epoch_seconds"] for r in hist), "machine": machine(run), "run": run.name}
-        if (run / "final.json").exists():
+               "seconds": sum(r["epoch_seconds"] for r in hist), "machine": machine(path), "run": run.name}
+        if run.finished:
             done[key].append(row)
         else:
             cut.append((key, row))
@@ -105,4 +108,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(runs.cli(main))

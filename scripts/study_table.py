@@ -4,10 +4,13 @@
     python scripts/study_table.py results/gpu/sweeps/study2/runs --pivot    # heads x datasets, % error
 """
 import argparse
-import json
 import statistics
+import sys
 from collections import defaultdict
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import runs  # noqa: E402
 
 # presentation order for every results table (scripts/metrics_table.py, metric_agreement.py too)
 DATASET_ORDER = ["mnist", "rotated", "rts", "projective", "elastic", "cluttered"]
@@ -26,11 +29,11 @@ def ordered(names, order: list[str]) -> list[str]:
 def load(root):
     """{(variant, dataset, coordconv, epochs): [(seed, loss, accuracy %), ...]}"""
     groups = defaultdict(list)
-    for f in sorted(Path(root).glob("*/final.json")):
-        cfg = json.loads((f.parent / "config.json").read_text())
-        if cfg.get("holdout"):  # a recipe candidate scored on its validation split, not a test result
+    for run in runs.find(root, "final.json"):
+        cfg = run.config
+        if run.validation:  # a recipe candidate scored on its validation split, not a test result
             continue
-        t = json.loads(f.read_text())["test"][cfg["dataset"]]
+        t = run.final["test"][cfg["dataset"]]
         groups[(cfg["variant"], cfg["dataset"], cfg["coordconv"], cfg["epochs"])].append((cfg["seed"], t["loss"], 100 * t["accuracy"]))
     return groups
 
@@ -73,4 +76,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(runs.cli(main))

@@ -6,8 +6,11 @@ Seconds are training time only: the running sum of ``epoch_seconds`` in ``metric
 (evaluation after each epoch excluded), as logged by the run itself.
 """
 import argparse
-import json
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import runs  # noqa: E402
 
 
 def first_reaching(epochs: list[dict], target: float) -> tuple[int, float] | None:
@@ -19,36 +22,29 @@ def first_reaching(epochs: list[dict], target: float) -> tuple[int, float] | Non
     return None
 
 
-def scored_on(cfg: dict, epochs: list[dict]) -> str:
-    """The set behind ``test_accuracy``: a --holdout run's is its validation split, not a test set."""
-    name = epochs[-1].get("eval_set") or (f"{cfg.get('dataset')}-val" if cfg.get("holdout") else cfg.get("dataset", "?"))
-    return f"validation: {name}" if cfg.get("holdout") else f"test: {name}"
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("roots", nargs="+", help="folders holding run folders")
     ap.add_argument("--target", type=float, default=0.99, help="accuracy to reach (a fraction), on the set each run was scored on")
     ap.add_argument("--dataset", help="only runs trained on this dataset (e.g. rts)")
     a = ap.parse_args(argv)
-    runs = [m.parent for root in a.roots for m in sorted(Path(root).glob("*/metrics.json"))]
-    if a.dataset:
-        runs = [r for r in runs if json.loads((r / "config.json").read_text()).get("dataset") == a.dataset]
-    if not runs:
+    found = [r for r in runs.find(a.roots, "metrics.json") if not a.dataset or r.config.get("dataset") == a.dataset]
+    if not found:
         ap.error(f"no run folders with metrics.json under {', '.join(a.roots)}{' trained on ' + a.dataset if a.dataset else ''}; "
                  "run scripts/time_to_99.sh first")
     print(f"| run | lr | batch | epochs | seed | final accuracy (scored on) | training time | first epoch at ≥ {100 * a.target:.1f}% |")
     print("|---|---|---|---|---|---|---|---|")
-    for run in runs:
-        cfg = json.loads((run / "config.json").read_text())
-        epochs = json.loads((run / "metrics.json").read_text())
+    for run in found:
+        cfg, epochs = run.config, run.epochs
+        if not epochs:
+            continue  # started, no epoch finished yet
         hit = first_reaching(epochs, a.target)
         when = f"epoch {hit[0]} ({hit[1]:.0f} s)" if hit else "never"
         done = f"{len(epochs)}" if len(epochs) >= cfg.get("epochs", 0) else f"{len(epochs)} of {cfg['epochs']} (unfinished)"
         print(f"| {run.name} | {cfg['lr']:g} | {cfg['batch_size']} | {done} | {cfg['seed']} | "
-              f"{100 * epochs[-1]['test_accuracy']:.2f}% ({scored_on(cfg, epochs)}) | {sum(e['epoch_seconds'] for e in epochs):.0f} s | {when} |")
+              f"{100 * epochs[-1]['test_accuracy']:.2f}% ({run.scored_on}) | {sum(e['epoch_seconds'] for e in epochs):.0f} s | {when} |")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(runs.cli(main))

@@ -3,6 +3,7 @@ import contextlib
 import io
 import json
 import random
+import subprocess
 import sys
 from pathlib import Path
 
@@ -118,3 +119,38 @@ def test_table_scripts_never_read_a_validation_run_as_a_test_result(tmp_path, ca
     collect.main([str(tmp_path)])
     out = capsys.readouterr().out
     assert "| rts-val (validation) |" in out and "| rts |" in out
+
+
+def broken_study(root: Path) -> Path:
+    """A study folder whose one run has every file, its config.json cut off mid-write."""
+    run = root / "study3" / "runs" / "r1"
+    (run / "eval").mkdir(parents=True)
+    (run / "config.json").write_text('{"dataset": "rts", "variant": "affine", "seed": 1')
+    (run / "metrics.json").write_text(json.dumps([{"epoch": 1, "epoch_seconds": 3.0, "test_accuracy": 0.9}]))
+    (run / "final.json").write_text(json.dumps({"test": {"rts": {"loss": 0.1, "accuracy": 0.99, "correct": 99, "n": 100}}}))
+    (run / "eval" / "eval.json").write_text(json.dumps({"dataset": "rts", "sets": {}}))
+    (root / "ext" / "rts").mkdir(parents=True)
+    (root / "ext" / "rts" / "sets.json").write_text(json.dumps({"r1": {"rts": {}, "rts-ext": {}}}))
+    return run
+
+
+@pytest.mark.parametrize("script, args", [
+    ("study3_table.py", ["{root}"]), ("time_to_99.py", ["{runs}"]), ("study_table.py", ["{runs}"]),
+    ("collect.py", ["{runs}"]), ("metrics_table.py", ["{runs}", "--seed", "1"]), ("metric_agreement.py", ["{runs}"]),
+    ("study3_choose.py", ["{root}/study3"]), ("study3_external_table.py", ["--runs", "{root}", "--root", "{root}/ext"]),
+])
+def test_a_corrupt_run_file_is_one_line_naming_it_in_every_results_script(tmp_path, script, args):
+    run = broken_study(tmp_path)
+    argv = [a.format(root=tmp_path, runs=run.parent) for a in args]
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / script), *argv], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr and r.stderr.count("\n") == 1
+    assert f"{run / 'config.json'} is not valid JSON" in r.stderr
+
+
+def test_a_run_file_of_the_wrong_kind_is_named(tmp_path):
+    run = broken_study(tmp_path)
+    (run / "config.json").write_text(json.dumps({"dataset": "rts", "variant": "affine", "seed": 1, "lr": 0.1, "batch_size": 8, "epochs": 1}))
+    (run / "metrics.json").write_text(json.dumps({"epoch": 1}))  # a mapping where a list of epochs belongs
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "time_to_99.py"), str(run.parent)], capture_output=True, text=True)
+    assert r.returncode == 2 and "metrics.json holds a JSON dict, not the list" in r.stderr and "Traceback" not in r.stderr

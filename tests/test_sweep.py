@@ -63,6 +63,15 @@ def test_summary_of_a_slice_keeps_the_other_runs_lines(tmp_path):
     assert json.loads(path.read_text()) == [{"run": "d", "status": "ok"}]
 
 
+def test_a_corrupt_final_json_costs_its_own_metric_only(tmp_path, capsys):
+    (tmp_path / "final.json").write_text(json.dumps({"test": {"rts": {"accuracy": 0.99}}}))
+    assert sweep.metric_of(tmp_path, "final/rts/accuracy") == 0.99
+    (tmp_path / "final.json").write_text('{"test": {"rts"')
+    assert sweep.metric_of(tmp_path, "final/rts/accuracy") is None
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "final.json is not valid JSON" in err
+
+
 def test_agent_style_arguments():
     spec = {"program": "train.py", "command": ["${env}", "${interpreter}", "${program}", "${args}"]}
     cmd = sweep.command_for(spec, {"coordconv": True, "lr": 0.001, "variant": "tps"}, [])
