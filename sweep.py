@@ -40,8 +40,11 @@ import yaml
 from common import config as C
 from common.config import Config
 from common.errors import UsageError
-from common.runs import read_json
+from common.runs import Run
 
+# settings a sweep that varies them is choosing (epochs is also a study's question: study1.yaml)
+RECIPE_KEYS = {"lr", "loc_lr", "batch_size", "optimizer", "momentum", "weight_decay", "sched", "warmup_epochs", "grad_clip",
+               "label_smoothing", "ema", "ema_warmup"}
 TOP_KEYS = {"program", "method", "metric", "parameters", "command", "name", "description", "early_terminate", "project", "entity", "run_cap"}
 DISTRIBUTIONS = {"constant", "categorical", "int_uniform", "uniform", "q_uniform", "log_uniform_values", "q_log_uniform_values", "normal", "q_normal", "log_normal", "q_log_normal"}
 CONFIG_KEYS = set(Config.__dataclass_fields__)
@@ -113,6 +116,22 @@ def validate(spec, path) -> None:
         for key in ("min", "max", "q", "mu", "sigma"):
             if key in p:
                 p[key] = number(p[key], lambda: bad(f"parameter {name!r}: {key}={p[key]!r} is not a number; write e.g. 0.001 or 1e-3"))
+    tuned = sorted(k for k, p in params.items() if k in RECIPE_KEYS and ("values" in p and len(p["values"]) > 1 or "min" in p))
+    if (spec["method"] != "grid" or tuned) and not holds_out(spec):
+        what = f"a {spec['method']} search" if spec["method"] != "grid" else f"a grid over {', '.join(tuned)}"
+        bad(f"{what} chooses a recipe, and a recipe is chosen on a validation split, never a test set: add "
+            "`holdout: {value: 10000}` to its parameters (or --holdout=10000 to its command)")
+
+
+def holds_out(spec: dict) -> bool:
+    """Does every run of the sweep score on a validation split (a non-zero ``holdout`` as a
+    parameter, or ``--holdout=N`` in its command)?"""
+    p = spec["parameters"].get("holdout")
+    if isinstance(p, dict):
+        vals = p.get("values", [p.get("value")] if "value" in p else [p.get("min")])
+        return all(str(v).strip() not in ("0", "None", "") for v in vals)
+    flags = [c.split("=", 1)[1] for c in spec.get("command", []) if c.startswith("--holdout=")]
+    return bool(flags) and all(f.strip() != "0" for f in flags)
 
 
 def number(v, fail):
@@ -133,9 +152,8 @@ def number(v, fail):
 
 def check_proposals(spec: dict, props: list[dict], extra: list[str], path) -> None:
     """Resolve every proposal's config exactly as its train.py will (its command's flags, then its
-    parameters as ``wandb.config``), check that the sweep's metric is one each run logs and that a
-    search (random, bayes) scores on a validation split (``holdout``), never a test set. Raises
-    UsageError (one line) before any run starts."""
+    parameters as ``wandb.config``), and check that the sweep's metric is one each run logs.
+    Raises UsageError (one line) before any run starts."""
     if Path(spec.get("program", "train.py")).name != "train.py":
         return
     import variants
@@ -150,9 +168,6 @@ def check_proposals(spec: dict, props: list[dict], extra: list[str], path) -> No
             cfg = C.resolve(argv, heads, sets, sweep=params)
         except UsageError as err:
             raise UsageError(f"invalid sweep file {path}: the run {params} would fail: {err}") from None
-        if spec["method"] != "grid" and not cfg.holdout:
-            raise UsageError(f"invalid sweep file {path}: a {spec['method']} search chooses a recipe, and a recipe is "
-                             "chosen on a validation split, never a test set: add `holdout: {value: 10000}` to its parameters")
         if metric and metric not in C.summary_metrics(cfg):
             logs = sorted(n for n in C.summary_metrics(cfg) if n.startswith("final/"))
             raise UsageError(f"invalid sweep file {path}: metric {metric!r} is never logged by the run {params} "
@@ -260,11 +275,10 @@ def run_id(params: dict) -> str:
 
 
 def metric_of(run_dir: Path, name: str | None):
-    f = run_dir / "final.json"
-    if not name or not f.exists():
+    if not name or not (run_dir / "final.json").exists():
         return None
     try:
-        fin = read_json(f)
+        fin = Run(run_dir).final
     except UsageError as err:  # the summary of every other run still gets written
         print(f"warning: {err}", file=sys.stderr)
         return None
@@ -297,7 +311,12 @@ class Runner:
 
     def run(self, i: int, rid: str, run_dir: Path, cmd: list[str], params: dict | None = None) -> str:
         if (run_dir / "final.json").exists():
-            return "done (kept)"
+            try:
+                Run(run_dir).final
+                return "done (kept)"
+            except UsageError as err:  # finished, then damaged: run it again (it resumes from its last checkpoint)
+                print(f"warning: {err}; running it again", file=sys.stderr)
+                (run_dir / "final.json").replace(run_dir / "final.json.corrupt")
         line = shlex.join(cmd)
         log = self.root / f"{rid}.log"
         with self.lock:

@@ -302,9 +302,18 @@ def test_set_names(cfg: Config) -> list[str]:
     return [s.strip() for s in cfg.test_sets.split(",") if s.strip()] or [cfg.dataset]
 
 
+def validation_set_name(dataset: str) -> str:
+    """The name of ``dataset``'s validation split (``--holdout``): ``rts`` -> ``rts-val``."""
+    return f"{dataset}-val"
+
+
+def is_validation_set(name: str) -> bool:
+    return name.endswith("-val")
+
+
 def eval_set_names(cfg: Config) -> list[str]:
     """The sets a run is scored on at the end: ``<dataset>-val`` with ``--holdout``, else the test sets."""
-    return [f"{cfg.dataset}-val"] if cfg.holdout else test_set_names(cfg)
+    return [validation_set_name(cfg.dataset)] if cfg.holdout else test_set_names(cfg)
 
 
 def scored_prefix(cfg: Config) -> str:

@@ -22,6 +22,7 @@ from einops import rearrange
 from torch import Tensor
 
 from common import geometry as geo
+from common.config import validation_set_name
 from common.errors import UsageError
 
 GENERATOR_VERSION = 1  # bump when a distortion's code changes meaning
@@ -215,7 +216,7 @@ def validation_split(name: str, images: Tensor, labels: Tensor, holdout: int) ->
     n = images.shape[0] - holdout
     if n < 1:
         raise UsageError(f"--holdout={holdout} leaves no training digits (there are {images.shape[0]}); hold out fewer")
-    val = build_test_set(name, images[n:], labels[n:], images[:n], seed=VAL_SEED, label=f"{name}-val")
+    val = build_test_set(name, images[n:], labels[n:], images[:n], seed=VAL_SEED, label=validation_set_name(name))
     return images[:n], labels[:n], val
 
 

@@ -4,14 +4,14 @@ A run folder (``train.py --out-dir D --run-name N`` writes ``D/N``) holds
 
 - ``config.json``: the run's resolved config, a mapping of ``Config`` keys;
 - ``metrics.json``: a list, one row per finished epoch (``epoch``, ``train_loss``, ``test_loss``,
-  ``test_accuracy``, ``epoch_seconds``, ``lr``, and ``eval_set``: the set behind the two
-  ``test_`` columns, which for a ``--holdout`` run is its validation split);
+  ``test_accuracy``, ``epoch_seconds``, ``lr``; runs since the validation split came also name
+  ``eval_set``, the set behind the two ``test_`` columns: a ``--holdout`` run's validation split);
 - ``final.json`` once the run has finished (``test``: ``{set: {loss, accuracy, correct, n}}``,
   parameter counts);
 - ``eval/eval.json`` once ``evaluate.py`` has scored it.
 
-Reading them here means a missing or corrupt file is one line (``UsageError``) that names the
-file and what to do, never a traceback, and a ``--holdout`` run reads as a validation result in
+Reading them here means a missing, corrupt or misshapen file is one line (``UsageError``) that
+names the file and what to do, never a traceback, and a ``--holdout`` run reads as a validation result in
 every table (``Run.validation``, ``Run.scored_on``).
 """
 from __future__ import annotations
@@ -22,37 +22,47 @@ from collections.abc import Callable, Iterable
 from functools import cached_property
 from pathlib import Path
 
+from .config import validation_set_name
 from .errors import UsageError
 
 
-def read_json(path: Path, kind: type | tuple[type, ...] = dict):
-    """The JSON value in ``path``, which must be a ``kind`` (dict, list, or a tuple of them). Raises UsageError (one
-    line: the file, what is wrong, what to do) if it cannot be read, is not JSON or is another kind."""
+RERUN = "rerun the command that wrote it, or move its run folder out of the way"
+
+
+def read_json(path: Path, kind: type | tuple[type, ...] = dict, fix: str = RERUN):
+    """The JSON value in ``path``, which must be a ``kind`` (dict, list, or a tuple of them).
+    Raises UsageError (one line: the file, what is wrong, then ``fix``: what to do) if it cannot be
+    read, is not JSON or is another kind."""
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as err:
-        raise UsageError(f"cannot read {path} ({err.strerror}); check the path") from None
+        raise UsageError(f"cannot read {path} ({err.strerror}); {fix}") from None
     try:
         obj = json.loads(text)
     except ValueError:
-        raise UsageError(f"{path} is not valid JSON (cut off while written?); rerun the command that wrote it, "
-                         "or move its run folder out of the way") from None
+        raise UsageError(f"{path} is not valid JSON (cut off while written?); {fix}") from None
     if not isinstance(obj, kind):
         wanted = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
-        raise UsageError(f"{path} holds a JSON {type(obj).__name__}, not the {wanted} that run folders hold; "
-                         "rerun the command that wrote it, or move its run folder out of the way")
+        raise UsageError(f"{path} holds a JSON {type(obj).__name__} where a {wanted} belongs; {fix}")
     return obj
 
 
+def _require(path: Path, ok: bool, what: str) -> None:
+    if not ok:
+        raise UsageError(f"{path} is not as stn-lab writes it ({what}); {RERUN}")
+
+
 class Run:
-    """One run folder; each file is read once, when first asked for."""
+    """One run folder. Each file is read once, when first asked for, and checked for the keys the
+    results scripts use: any fault is a UsageError naming the file."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
 
     @property
     def name(self) -> str:
+        """The run's name: its folder's."""
         return self.path.name
 
     def _file(self, name: str, kind: type):
@@ -61,28 +71,48 @@ class Run:
 
     @cached_property
     def config(self) -> dict:
+        """config.json: the run's settings (``Config`` keys; older runs lack the newer keys). Raises
+        UsageError if it is missing, unreadable, or has no ``dataset``, ``variant`` or ``seed``."""
         cfg = self._file("config.json", dict)
         if cfg is None:
             raise UsageError(f"{self.path} has no config.json: not a run folder written by train.py; move it out of the results folder")
+        missing = [k for k in ("dataset", "variant", "seed") if k not in cfg]
+        _require(self.path / "config.json", not missing, f"no {', '.join(missing)}")
         return cfg
 
     @cached_property
     def epochs(self) -> list[dict]:
-        """metrics.json's rows, [] before the first epoch has finished."""
-        return self._file("metrics.json", list) or []
+        """metrics.json's rows, one per finished epoch ([] before the first); each has ``epoch``,
+        ``test_accuracy`` (a fraction, on the set scored) and ``epoch_seconds`` (training only)."""
+        rows = self._file("metrics.json", list) or []
+        _require(self.path / "metrics.json",
+                 all(isinstance(r, dict) and {"epoch", "test_accuracy", "epoch_seconds"} <= r.keys() for r in rows),
+                 "each row needs epoch, test_accuracy and epoch_seconds")
+        return rows
 
     @cached_property
     def final(self) -> dict | None:
-        """final.json, None while the run is unfinished (or was cut short)."""
-        return self._file("final.json", dict)
+        """final.json, None while the run is unfinished (or was cut short); its ``test`` maps each
+        set scored to ``{loss, accuracy, correct, n}``."""
+        fin = self._file("final.json", dict)
+        if fin is not None:
+            t = fin.get("test")
+            _require(self.path / "final.json", isinstance(t, dict) and bool(t) and all(isinstance(v, dict) and "accuracy" in v for v in t.values()),
+                     "its test must map each set scored to an accuracy")
+        return fin
 
     @cached_property
     def eval(self) -> dict | None:
-        """eval/eval.json, None until evaluate.py has scored the run."""
-        return self._file("eval/eval.json", dict)
+        """eval/eval.json, None until evaluate.py has scored the run; its ``sets`` maps each set
+        scored to that set's metrics."""
+        ev = self._file("eval/eval.json", dict)
+        if ev is not None:
+            _require(self.path / "eval" / "eval.json", isinstance(ev.get("sets"), dict) and "dataset" in ev, "it needs dataset and sets")
+        return ev
 
     @property
     def finished(self) -> bool:
+        """Has the run written final.json? (``final`` reads and checks it.)"""
         return (self.path / "final.json").exists()
 
     @property
@@ -95,7 +125,7 @@ class Run:
         """The set behind its scores: ``"validation: rts-val"`` or ``"test: rts"``."""
         cfg = self.config
         name = (self.epochs[-1].get("eval_set") if self.epochs else None) or (
-            f"{cfg.get('dataset')}-val" if self.validation else cfg.get("dataset", "?"))
+            validation_set_name(cfg["dataset"]) if self.validation else cfg["dataset"])
         return f"{'validation' if self.validation else 'test'}: {name}"
 
     def __repr__(self) -> str:

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from common import data
-from common.config import Config, saved
+from common.config import Config, is_validation_set, saved
 from common.errors import UsageError
 from common import runenv
 from common.models import STNClassifier
@@ -85,7 +85,7 @@ class EvalResult:
 
     def line(self) -> str:
         """The seed's line, so results compare with its table."""
-        kind = "Validation set" if self.name.endswith("-val") else "Test set"
+        kind = "Validation set" if is_validation_set(self.name) else "Test set"
         return f"{kind}: Average loss: {self.loss:.4f}, Accuracy: {self.correct}/{self.n} ({100.0 * self.accuracy:.0f}%)"
 
 

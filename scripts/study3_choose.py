@@ -27,7 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common.runs import cli, find  # noqa: E402
-from common.config import RUNTIME_KEYS, Config, saved  # noqa: E402
+from common.config import RUNTIME_KEYS, Config, is_validation_set, saved  # noqa: E402
+from common.errors import UsageError  # noqa: E402
 
 BLOCKS = ("dataset", "seed")  # runs are paired within a dataset and a seed; neither is ever a factor
 CHEAPER_HIGH = {"batch_size"}  # the larger batch is the cheaper level
@@ -53,7 +54,7 @@ def factors_of(configs: list[dict]) -> dict[str, list]:
     first: the larger batch, the lower number (epochs, lr, EMA decay, smoothing), today's default
     for a switch or a name.
 
-    Raises SystemExit (one line) for a factor with more than two levels: the pairs need two.
+    Raises UsageError (one line) for a factor with more than two levels: the pairs need two.
     """
     out = {}
     for k in sorted(set().union(*configs) - set(BLOCKS)):
@@ -61,7 +62,7 @@ def factors_of(configs: list[dict]) -> dict[str, list]:
         if len(levels) < 2:
             continue
         if len(levels) > 2:
-            raise SystemExit(f"error: {k} takes {len(levels)} values in this sweep ({', '.join(map(str, levels))}); this script "
+            raise UsageError(f"{k} takes {len(levels)} values in this sweep ({', '.join(map(str, levels))}); this script "
                              "compares two levels per factor: split the sweep, or move the extra runs out of its runs/ folder")
         numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in levels)
         a, b = sorted(levels, key=lambda v: (-v if k in CHEAPER_HIGH else v) if numeric else (v != DEFAULTS.get(k), str(v)))
@@ -72,7 +73,7 @@ def factors_of(configs: list[dict]) -> dict[str, list]:
 def load_runs(sweep_dir: Path) -> tuple[list[dict], dict[str, list]]:
     """The finished runs (their factors, blocks and % validation error) and the sweep's factors.
 
-    Raises SystemExit (one line) when a run was scored on a test set. Unfinished runs are counted
+    Raises UsageError (one line) when a run was scored on a test set. Unfinished runs are counted
     on stderr: the design is incomplete until they finish."""
     cfgs, errors, unfinished = [], [], 0
     for run in find(sweep_dir / "runs"):
@@ -81,8 +82,8 @@ def load_runs(sweep_dir: Path) -> tuple[list[dict], dict[str, list]]:
             continue
         cfg = run.config
         (name, res), = run.final["test"].items()
-        if not name.endswith("-val") or not run.validation:
-            raise SystemExit(f"error: {run.path} was scored on {name!r}, not a validation set; the recipe is chosen on --holdout runs only")
+        if not is_validation_set(name) or not run.validation:
+            raise UsageError(f"{run.path} was scored on {name!r}, not a validation set; the recipe is chosen on --holdout runs only")
         cfgs.append(effective(cfg))
         errors.append(100 * (1 - res["accuracy"]))
     if unfinished:

@@ -2,7 +2,9 @@
 # Study 3 on a CPU, in the background, resumable: the cells the GPU box did not finish, those that
 # answer the most first: the new heads' seed-1 runs the GPU cut a few epochs short (continued from
 # their checkpoints where this machine has them), seed 1 of the projective and elastic sets, which
-# had none, then the rest of seed 1, the CoordConv twins, then seeds 2 and 3. Stop it any time
+# had none, then the rest of seed 1, the CoordConv twins, then seeds 2 and 3; after each run, the
+# metrics of new models (scripts/study3_metrics.sh) and their sets' independent test sets
+# (scripts/study3_external.sh, logs results/study3/{metrics,external}.log). Stop it any time
 # (kill, or the session ends): each run checkpoints inside its epoch and the same command continues.
 #   nohup scripts/study3_cpu.sh >> results/study3/study3_cpu.log 2>&1 &   (appends: the log keeps every stretch)
 # A cell costs 15 min (28 px, a quiet 2-core CPU) to several hours (60 px, iterative): docs/study3.md.
@@ -19,8 +21,17 @@ run() {  # sweep file, then --where conditions
   local rc=$?
   "$PY" scripts/study3_pack.py "$out" --in-place
   [ $rc -le 1 ] || exit $rc  # 1: some run failed (the sweep says which); a signal: stop here
-  # the metrics of every newly kept model, here in the queue: two jobs on two cores run each 5-7x slower
-  [ -n "${WORK:-}" ] || PY=$PY scripts/study3_metrics.sh > results/study3/metrics.log 2>&1 || echo "study3_metrics.sh failed (rc $?): run it by hand"
+  # the metrics of every newly kept model, and its set's models on the independent test set, here in
+  # the queue: two jobs on two cores run each 5-7x slower
+  [ -n "${WORK:-}" ] && return
+  PY=$PY scripts/study3_metrics.sh > results/study3/metrics.log 2>&1 || echo "study3_metrics.sh failed (rc $?): run it by hand"
+  local sets=() m ds  # the sets of the models kept since the independent table was last written
+  while read -r m; do
+    ds=$(sed -n 's/^ *"dataset": "\([a-z]*\)".*/\1/p' "$(dirname "$m")/config.json")
+    case " ${sets[*]} " in *" $ds "*) ;; *) sets+=("$ds");; esac
+  done < <(find "$out" -name model.pt -newer results/study3/external/table.md 2> /dev/null)
+  [ ${#sets[@]} -gt 0 ] || return 0
+  PY=$PY scripts/study3_external.sh "${sets[@]}" > results/study3/external.log 2>&1 || echo "study3_external.sh failed (rc $?): run it by hand"
 }
 # One list, in the order that answers the most per CPU-minute: first the runs with a checkpoint a few
 # epochs from the end, then the cells with no run at all; the RTS follow-up on the validation split

@@ -14,7 +14,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 from common import runs  # noqa: E402
-from common.errors import UsageError  # noqa: E402
 from common.metrics import wilson_interval  # noqa: E402
 from study_table import DATASET_ORDER, HEAD_ORDER, rank  # noqa: E402
 
@@ -37,10 +36,7 @@ def table(argv) -> int:
     configs = {r.name: r.config for r in runs.find(Path(a.runs).glob("*/runs"))}
     rows = []
     for f in sorted(Path(a.root).glob("*/sets.json")):  # one folder per independent set: <set> or a variant of it
-        try:
-            report = runs.read_json(f)
-        except UsageError as err:
-            raise UsageError(f"{err} (rerun scripts/study3_external.sh to rewrite it)") from None
+        report = runs.read_json(f, fix="rerun scripts/study3_external.sh to rewrite it")
         for run, sets in report.items():
             cfg = configs.get(run)
             if cfg is None or cfg["dataset"] not in sets:

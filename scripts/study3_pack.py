@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import sys
 import tarfile
 from pathlib import Path
@@ -20,23 +21,29 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common.errors import UsageError  # noqa: E402
 from common.runs import Run, cli  # noqa: E402
+from common.trainer import read_checkpoint  # noqa: E402
 
 KEEP = ("config.json", "metrics.json", "final.json", "stn.png")
 WEIGHTS_OF = ("study3", "study3_coordconv", "study3_newheads")  # the recipe search's models are not kept
 
 
 def slim(ckpt: Path) -> bytes:
-    sd = torch.load(ckpt, map_location="cpu", weights_only=False)  # our own files; they may hold version objects
+    sd = read_checkpoint(ckpt, keys=("model", "config", "epoch"))
     buf = io.BytesIO()
     torch.save({"model": sd["model"], "config": sd["config"], "epoch": sd["epoch"]}, buf)
     return buf.getvalue()
 
 
 def main(sweeps: Path, out: Path, partial: bool = False) -> None:
-    out.mkdir(parents=True, exist_ok=True)
+    """Write the archives in a hidden folder of OUT_DIR, then move them in: a fault halfway (a
+    corrupt checkpoint or config: one line, exit 2) leaves no half archive under a final name."""
+    stage = out / ".packing"
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir(parents=True)
     models: dict[str, tarfile.TarFile] = {}
-    with tarfile.open(out / "study3_runs.tar.gz", "w:gz") as tar:
+    with tarfile.open(stage / "study3_runs.tar.gz", "w:gz") as tar:
         for f in sorted(sweeps.glob("*/*.log")) + sorted(sweeps.glob("*/summary.json")):
             tar.add(f, arcname=str(f.relative_to(sweeps.parent)))
         for run in sorted(sweeps.glob("*/runs/*/")):
@@ -46,28 +53,42 @@ def main(sweeps: Path, out: Path, partial: bool = False) -> None:
             if partial and not (run / "final.json").exists() and (run / "checkpoint.pt").exists():  # to continue elsewhere
                 key = Run(run).config["dataset"]
                 if key not in models:
-                    models[key] = tarfile.open(out / f"models-{key}.tar", "w")
+                    models[key] = tarfile.open(stage / f"models-{key}.tar", "w")
                 models[key].add(run / "checkpoint.pt", arcname=str((run / "checkpoint.pt").relative_to(sweeps.parent)))
             if run.parent.parent.name in WEIGHTS_OF and (run / "final.json").exists() and (run / "checkpoint.pt").exists():
                 key = Run(run).config["dataset"]
                 if key not in models:
-                    models[key] = tarfile.open(out / f"models-{key}.tar", "w")
+                    models[key] = tarfile.open(stage / f"models-{key}.tar", "w")
                 blob = slim(run / "checkpoint.pt")
                 info = tarfile.TarInfo(str((run / "model.pt").relative_to(sweeps.parent)))
                 info.size = len(blob)
                 models[key].addfile(info, io.BytesIO(blob))
     for t in models.values():
         t.close()
-    for f in sorted(out.iterdir()):
-        print(f"{f.name}: {f.stat().st_size / 2**20:.1f} MiB")
+    for f in sorted(stage.iterdir()):
+        f.replace(out / f.name)
+        print(f"{f.name}: {(out / f.name).stat().st_size / 2**20:.1f} MiB")
+    stage.rmdir()
 
 
-def in_place(sweeps: Path) -> None:
+def in_place(sweeps: Path) -> int:
+    """model.pt beside every finished kept run whose checkpoint is newer; 1 if some checkpoint
+    could not be read (each named on stderr; the others are still kept)."""
+    failed = 0
     for run in sorted(sweeps.glob("*/runs/*/")):
         if run.parent.parent.name in WEIGHTS_OF and (run / "final.json").exists() and (run / "checkpoint.pt").exists():
             if not (run / "model.pt").exists() or (run / "model.pt").stat().st_mtime < (run / "checkpoint.pt").stat().st_mtime:
-                (run / "model.pt").write_bytes(slim(run / "checkpoint.pt"))
+                try:
+                    blob = slim(run / "checkpoint.pt")
+                except UsageError as err:
+                    print(f"error: {err}", file=sys.stderr)
+                    failed = 1
+                    continue
+                tmp = run / ".model.pt.tmp"
+                tmp.write_bytes(blob)
+                tmp.replace(run / "model.pt")  # a reader never sees half a model
                 print(f"kept {run / 'model.pt'}")
+    return failed
 
 
 if __name__ == "__main__":

@@ -49,12 +49,12 @@ def test_first_epoch_reaching_the_target_counts_training_seconds_only():
 def test_time_to_accuracy_keeps_only_the_asked_dataset(tmp_path, capsys):
     for name, ds in (("a", "rts"), ("b", "rotated")):
         (tmp_path / name).mkdir()
-        (tmp_path / name / "config.json").write_text(json.dumps({"dataset": ds, "lr": 0.003, "batch_size": 128, "seed": 1}))
+        (tmp_path / name / "config.json").write_text(json.dumps({"dataset": ds, "variant": "affine", "lr": 0.003, "batch_size": 128, "seed": 1}))
         (tmp_path / name / "metrics.json").write_text(json.dumps([{"epoch": 1, "epoch_seconds": 30.0, "test_accuracy": 0.996}]))
     assert time_to_99.main([str(tmp_path), "--target", "0.995", "--dataset", "rts"]) == 0
     rows = capsys.readouterr().out.splitlines()[2:]
     assert len(rows) == 1 and rows[0].startswith("| a |") and "epoch 1 (30 s)" in rows[0] and "unfinished" not in rows[0]
-    (tmp_path / "a" / "config.json").write_text(json.dumps({"dataset": "rts", "lr": 0.003, "batch_size": 128, "seed": 1, "epochs": 24}))
+    (tmp_path / "a" / "config.json").write_text(json.dumps({"dataset": "rts", "variant": "affine", "lr": 0.003, "batch_size": 128, "seed": 1, "epochs": 24}))
     assert time_to_99.main([str(tmp_path), "--dataset", "rts"]) == 0
     assert "| 1 of 24 (unfinished) |" in capsys.readouterr().out  # a run still going is not read as final
 
@@ -62,7 +62,7 @@ def test_time_to_accuracy_keeps_only_the_asked_dataset(tmp_path, capsys):
 def test_time_to_accuracy_says_which_set_a_run_was_scored_on(tmp_path, capsys):
     for name, holdout in (("final", 0), ("search", 10000)):
         (tmp_path / name).mkdir()
-        (tmp_path / name / "config.json").write_text(json.dumps({"dataset": "rts", "lr": 0.003, "batch_size": 128, "seed": 1,
+        (tmp_path / name / "config.json").write_text(json.dumps({"dataset": "rts", "variant": "affine", "lr": 0.003, "batch_size": 128, "seed": 1,
                                                                  "epochs": 1, "holdout": holdout}))
         (tmp_path / name / "metrics.json").write_text(json.dumps([{"epoch": 1, "epoch_seconds": 30.0, "test_accuracy": 0.996}]))
     assert time_to_99.main([str(tmp_path)]) == 0

@@ -18,7 +18,7 @@ def fake_sweep(root: Path, grid: dict[str, list], error, scored_on: str = "rts-v
         point = dict(zip(keys, values))
         run = root / "runs" / f"r{i}"
         run.mkdir(parents=True)
-        cfg = {"dataset": "rts", "seed": 1, "holdout": 10000, "run_name": f"r{i}", "img": f"{run}/stn.png", **point, **(extra or {})}
+        cfg = {"dataset": "rts", "variant": "affine", "seed": 1, "holdout": 10000, "run_name": f"r{i}", "img": f"{run}/stn.png", **point, **(extra or {})}
         (run / "config.json").write_text(json.dumps(cfg))
         (run / "final.json").write_text(json.dumps({"test": {scored_on: {"accuracy": 1 - error(point) / 100}}}))
     return root
@@ -52,13 +52,14 @@ def test_a_gain_inside_the_noise_keeps_the_cheaper_level(tmp_path, capsys):
 
 def test_a_test_set_run_is_refused(tmp_path):
     fake_sweep(tmp_path, {"lr": [0.001, 0.003]}, lambda p: 1.0, scored_on="rts")
-    with pytest.raises(SystemExit, match="not a validation set"):
+    with pytest.raises(study3_choose.UsageError, match="not a validation set"):
         study3_choose.load_runs(tmp_path)
+    assert study3_choose.cli(lambda: study3_choose.main([str(tmp_path)])) == 2
 
 
 def test_three_levels_are_refused_with_what_to_do(tmp_path):
     fake_sweep(tmp_path, {"lr": [0.001, 0.003, 0.01]}, lambda p: 1.0)
-    with pytest.raises(SystemExit, match="lr takes 3 values"):
+    with pytest.raises(study3_choose.UsageError, match="lr takes 3 values"):
         study3_choose.load_runs(tmp_path)
 
 
@@ -75,7 +76,7 @@ def test_blocks_runtime_keys_and_inert_keys_are_never_factors(tmp_path, capsys):
     for i, (ds, seed, ema) in enumerate(itertools.product(["rts", "cluttered"], [1, 2], [0.0, 0.999])):
         run = tmp_path / "runs" / f"r{i}"
         run.mkdir(parents=True)
-        cfg = {"dataset": ds, "seed": seed, "holdout": 10000, "ema": ema, "device": ["cpu", "cuda"][i % 2]}
+        cfg = {"dataset": ds, "variant": "affine", "seed": seed, "holdout": 10000, "ema": ema, "device": ["cpu", "cuda"][i % 2]}
         if i % 4:  # some saved before the key existed
             cfg["ema_warmup"] = True
         (run / "config.json").write_text(json.dumps(cfg))
@@ -93,7 +94,7 @@ def test_factors_that_change_together_are_one_line_and_exit_2(tmp_path, capsys):
     for i, (lr, ls) in enumerate([(0.001, 0.0), (0.003, 0.1)]):
         run = tmp_path / "runs" / f"r{i}"
         run.mkdir(parents=True)
-        (run / "config.json").write_text(json.dumps({"dataset": "rts", "holdout": 100, "lr": lr, "label_smoothing": ls}))
+        (run / "config.json").write_text(json.dumps({"dataset": "rts", "variant": "affine", "seed": 1, "holdout": 100, "lr": lr, "label_smoothing": ls}))
         (run / "final.json").write_text(json.dumps({"test": {"rts-val": {"accuracy": 0.99}}}))
     assert study3_choose.main([str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()

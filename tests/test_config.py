@@ -194,7 +194,7 @@ def test_random_sweep_with_yaml_string_bounds_samples(tmp_path):
     """Item 2: PyYAML reads 1e-4 as a string; sampling died with TypeError (even --dry-run)."""
     f = tmp_path / "r.yaml"
     f.write_text("method: random\nprogram: train.py\nparameters:\n  lr: {distribution: log_uniform_values, min: 1e-4, max: 1e-2}\n"
-                 "  warmup_epochs: {values: [1e-1, 5e-1]}\n")
+                 "  warmup_epochs: {values: [1e-1, 5e-1]}\n  holdout: {value: 10000}\n")
     spec = sweep.load_sweep(f)
     props = sweep.proposals(spec, 20, 0)
     assert all(1e-4 <= p["lr"] <= 1e-2 for p in props)
@@ -209,7 +209,7 @@ def test_random_sweep_with_yaml_string_bounds_samples(tmp_path):
                                           ("lr: {min: 1e-4, max: fast}", "not a number")])
 def test_a_bad_sweep_value_stops_the_sweep_before_any_run(tmp_path, param, words):
     f = tmp_path / "s.yaml"
-    f.write_text(f"method: random\nprogram: train.py\nparameters:\n  {param}\n")
+    f.write_text(f"method: random\nprogram: train.py\nparameters:\n  {param}\n  holdout: {{value: 10000}}\n")
     r = subprocess.run([sys.executable, str(ROOT / "sweep.py"), str(f), "--count", "2", "--out-dir", str(tmp_path / "out")],
                        capture_output=True, text=True)
     lines = r.stderr.strip().splitlines()

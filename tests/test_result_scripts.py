@@ -28,7 +28,7 @@ def fake_study(root: Path, n: int = 12, seed: int = 0) -> None:
         (run / "eval").mkdir(parents=True)
         (run / "config.json").write_text(json.dumps({"seed": 1, "variant": "affine", "dataset": "rts"}))
         s = {"error": rng.choice([0.04, 0.05, 0.06]), "nll": rng.random(), "ece": rng.random(), "recovery": {"pixel_mse": rng.random()}}
-        (run / "eval" / "eval.json").write_text(json.dumps({"sets": {"rts": s}, "robustness": {
+        (run / "eval" / "eval.json").write_text(json.dumps({"dataset": "rts", "sets": {"rts": s}, "robustness": {
             "rotation_auc": rng.random(), "scale_auc": rng.random(), "invariance": rng.choice([0.8, 0.9])}}))
 
 
@@ -65,7 +65,7 @@ def test_metrics_table_shows_confidence_and_a_dash_for_reports_without_it(tmp_pa
     for i, conf in enumerate((0.905, None)):
         run = tmp_path / f"run-{i}"
         (run / "eval").mkdir(parents=True)
-        (run / "config.json").write_text(json.dumps({"seed": 1}))
+        (run / "config.json").write_text(json.dumps({"seed": 1, "dataset": "rts", "variant": ["tps", "affine"][i]}))
         s = {"error": 0.01, "error_ci95": [0.008, 0.012], "nll": 0.13, "ece": 0.1}
         if conf is not None:
             s["confidence"] = conf
@@ -121,36 +121,67 @@ def test_table_scripts_never_read_a_validation_run_as_a_test_result(tmp_path, ca
     assert "| rts-val (validation) |" in out and "| rts |" in out
 
 
-def broken_study(root: Path) -> Path:
-    """A study folder whose one run has every file, its config.json cut off mid-write."""
+def a_study(root: Path) -> Path:
+    """A study folder with one finished, evaluated run, every file as train.py and evaluate.py
+    write it, and an independent set's report."""
     run = root / "study3" / "runs" / "r1"
     (run / "eval").mkdir(parents=True)
-    (run / "config.json").write_text('{"dataset": "rts", "variant": "affine", "seed": 1')
+    (run / "config.json").write_text(json.dumps({"dataset": "rts", "variant": "affine", "seed": 1, "coordconv": False, "epochs": 1,
+                                                 "lr": 0.1, "batch_size": 8, "holdout": 10000}))
     (run / "metrics.json").write_text(json.dumps([{"epoch": 1, "epoch_seconds": 3.0, "test_accuracy": 0.9}]))
-    (run / "final.json").write_text(json.dumps({"test": {"rts": {"loss": 0.1, "accuracy": 0.99, "correct": 99, "n": 100}}}))
-    (run / "eval" / "eval.json").write_text(json.dumps({"dataset": "rts", "sets": {}}))
+    (run / "final.json").write_text(json.dumps({"params_head": 1, "params_classifier": 2,
+                                                "test": {"rts-val": {"loss": 0.1, "accuracy": 0.99, "correct": 99, "n": 100}}}))
+    (run / "eval" / "eval.json").write_text(json.dumps({"dataset": "rts", "variant": "affine", "coordconv": False, "sets": {}}))
     (root / "ext" / "rts").mkdir(parents=True)
     (root / "ext" / "rts" / "sets.json").write_text(json.dumps({"r1": {"rts": {}, "rts-ext": {}}}))
     return run
 
 
-@pytest.mark.parametrize("script, args", [
-    ("study3_table.py", ["{root}"]), ("time_to_99.py", ["{runs}"]), ("study_table.py", ["{runs}"]),
-    ("collect.py", ["{runs}"]), ("metrics_table.py", ["{runs}", "--seed", "1"]), ("metric_agreement.py", ["{runs}"]),
-    ("study3_choose.py", ["{root}/study3"]), ("study3_external_table.py", ["--runs", "{root}", "--root", "{root}/ext"]),
-])
-def test_a_corrupt_run_file_is_one_line_naming_it_in_every_results_script(tmp_path, script, args):
-    run = broken_study(tmp_path)
+SCRIPTS = {  # script: its arguments, and the files it reads
+    "study3_table.py": (["{root}"], ["config.json", "metrics.json"]),
+    "time_to_99.py": (["{runs}"], ["config.json", "metrics.json"]),
+    "study_table.py": (["{runs}"], ["config.json"]),  # it leaves the (validation) run out before reading final.json
+    "collect.py": (["{runs}"], ["config.json", "final.json", "metrics.json"]),
+    "metrics_table.py": (["{runs}", "--seed", "1"], ["config.json", "eval/eval.json"]),
+    "metric_agreement.py": (["{runs}"], ["config.json"]),  # it reads eval.json of runs of the seed asked for
+    "study3_choose.py": (["{root}/study3"], ["config.json", "final.json"]),
+    "study3_external_table.py": (["--runs", "{root}", "--root", "{root}/ext"], ["config.json", "../../../ext/rts/sets.json"]),
+}
+DAMAGE = {"cut off": ('{"dataset": "rts"', "is not valid JSON"), "wrong kind": ("[1]", "where a"),
+          "misshapen": ('{"epoch": 1}', "is not as stn-lab writes it")}
+
+
+@pytest.mark.parametrize("script, file", [(s, f) for s, (_, files) in SCRIPTS.items() for f in files])
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_a_damaged_file_is_one_line_naming_it_in_every_results_script(tmp_path, script, file, damage):
+    run = a_study(tmp_path)
+    text, words = DAMAGE[damage]
+    if file == "metrics.json" and damage == "wrong kind":
+        text = "{}"  # a list is its right kind
+    if file == "metrics.json" and damage == "misshapen":
+        text = "[1]"
+    if file.endswith("sets.json") and damage == "misshapen":
+        return  # its rows are read as they come
+    (run / file).write_text(text)
+    args, _ = SCRIPTS[script]
     argv = [a.format(root=tmp_path, runs=run.parent) for a in args]
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / script), *argv], capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 2, (r.stdout, r.stderr)
-    assert "Traceback" not in r.stderr and r.stderr.count("\n") == 1
-    assert f"{run / 'config.json'} is not valid JSON" in r.stderr
+    assert "Traceback" not in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    assert f"{(run / file).resolve().name}" in r.stderr and words in r.stderr, r.stderr
 
 
-def test_a_run_file_of_the_wrong_kind_is_named(tmp_path):
-    run = broken_study(tmp_path)
-    (run / "config.json").write_text(json.dumps({"dataset": "rts", "variant": "affine", "seed": 1, "lr": 0.1, "batch_size": 8, "epochs": 1}))
-    (run / "metrics.json").write_text(json.dumps({"epoch": 1}))  # a mapping where a list of epochs belongs
+def test_the_study_above_reads_cleanly(tmp_path):
+    """The damage tests start from folders every script reads without a fault."""
+    run = a_study(tmp_path)
+    for script, (args, _) in SCRIPTS.items():
+        argv = [a.format(root=tmp_path, runs=run.parent) for a in args]
+        r = subprocess.run([sys.executable, str(ROOT / "scripts" / script), *argv], capture_output=True, text=True, cwd=tmp_path)
+        assert r.returncode in (0, 1) and "error" not in r.stderr, (script, r.stderr)
+
+
+def test_a_run_folder_without_config_is_named(tmp_path):
+    run = a_study(tmp_path)
+    (run / "config.json").unlink()
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / "time_to_99.py"), str(run.parent)], capture_output=True, text=True)
-    assert r.returncode == 2 and "metrics.json holds a JSON dict, not the list" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "has no config.json" in r.stderr and "Traceback" not in r.stderr

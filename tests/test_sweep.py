@@ -104,7 +104,11 @@ def test_random_search_is_seeded_and_in_range():
         ("method: grid\nparameters:\n  lr: {min: 0.1, max: 1.0}\n", "grid search needs"),
         ("method: grid\n", "'parameters' is required"),
         ("method: bayes\nparameters:\n  lr: {min: 0.1, max: 1.0}\n", "bayes needs a metric"),
-        ("method: random\nrun_cap: 2\nparameters:\n  lr: {min: 0.001, max: 0.01}\n", "chosen on a validation split"),
+        ("method: random\nrun_cap: 2\nparameters:\n  lr: {min: 0.001, max: 0.01}\n", "a random search chooses a recipe"),
+        ("method: bayes\nmetric: {name: final/accuracy, goal: maximize}\nparameters:\n  lr: {min: 0.001, max: 0.01}\n",
+         "a bayes search chooses a recipe"),
+        ("method: grid\nparameters:\n  lr: {values: [0.001, 0.003]}\n  seed: {values: [1, 2]}\n", "a grid over lr chooses a recipe"),
+        ("method: grid\nparameters:\n  lr: {values: [0.001, 0.003]}\n  holdout: {value: 0}\n", "never a test set"),
     ],
 )
 def test_broken_sweep_file_starts_no_run(tmp_path, text, words):
@@ -119,8 +123,9 @@ def test_broken_sweep_file_starts_no_run(tmp_path, text, words):
 @pytest.mark.slow
 def test_tiny_grid_runs_reports_a_dead_run_and_resumes(tmp_path, data_root):
     spec = {"name": "tiny", "program": str(ROOT / "train.py"), "method": "grid",
-            "metric": {"name": "final/mnist/accuracy", "goal": "maximize"},
-            "parameters": {"variant": {"value": "affine"}, "coordconv": {"values": [False, True]}, "lr": {"values": [0.003, 1e6]}},
+            "metric": {"name": "final/mnist-val/accuracy", "goal": "maximize"},  # a grid over lr: on a validation split
+            "parameters": {"variant": {"value": "affine"}, "coordconv": {"values": [False, True]}, "lr": {"values": [0.003, 1e6]},
+                           "holdout": {"value": 200}},
             "command": ["${env}", "${interpreter}", "${program}", "${args}"]}
     f = tmp_path / "tiny.yaml"
     f.write_text(yaml.safe_dump(spec))
@@ -131,13 +136,18 @@ def test_tiny_grid_runs_reports_a_dead_run_and_resumes(tmp_path, data_root):
     summary = json.loads((tmp_path / "out" / "tiny" / "summary.json").read_text())
     assert [s["status"][:14] for s in summary] == ["ok" if s["params"]["lr"] < 1 else "FAILED (exit 3" for s in summary]
     assert len(summary) == 4
-    assert all(0 <= s["final/mnist/accuracy"] <= 1 for s in summary if s["status"] == "ok")
+    assert all(0 <= s["final/mnist-val/accuracy"] <= 1 for s in summary if s["status"] == "ok")
     # the agent's booleans arrived: one run's config has coordconv on
     configs = [json.loads(p.read_text()) for p in (tmp_path / "out" / "tiny" / "runs").glob("*/config.json")]
     assert {c["coordconv"] for c in configs} == {False, True}
     assert list((tmp_path / "wandb").glob("offline-run-*")) or list(Path(os.environ["WANDB_DIR"]).glob("wandb/offline-run-*"))
+    done = sorted(p.parent for p in (tmp_path / "out" / "tiny" / "runs").glob("*/final.json"))
+    assert len(done) == 2
+    (done[0] / "final.json").write_text('{"test": {')  # damaged after it finished
     r2 = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert r2.stdout.count("done (kept)") == 2  # finished runs are not run again
+    assert r2.stdout.count("done (kept)") == 1  # finished runs are not run again; the damaged one is
+    assert "final.json is not valid JSON" in r2.stderr and "running it again" in r2.stderr
+    assert json.loads((done[0] / "final.json").read_text())["test"] and (done[0] / "final.json.corrupt").exists()
 
 
 @pytest.mark.slow
