@@ -40,7 +40,7 @@ import yaml
 from common import config as C
 from common.config import Config
 from common.errors import UsageError
-from common.runs import Run
+from common.runs import Run, read_json
 
 # settings a sweep that varies them is choosing (epochs is also a study's question: study1.yaml)
 RECIPE_KEYS = {"lr", "loc_lr", "batch_size", "optimizer", "momentum", "weight_decay", "sched", "warmup_epochs", "grad_clip",
@@ -351,10 +351,13 @@ def write_summary(path: Path, rows: list[dict]) -> None:
     """Merge ``rows`` into the sweep's summary.json by run id: a slice (``--where``, ``--count``)
     updates its own runs and keeps the others' lines."""
     merged: dict[str, dict] = {}
-    try:
-        merged = {r["run"]: r for r in json.loads(path.read_text())}
-    except (OSError, ValueError, TypeError, KeyError):
-        pass  # none yet, or unreadable: start afresh
+    if path.exists():
+        try:
+            merged = {r["run"]: r for r in read_json(path, list, fix="its rows are rebuilt as each slice runs again")}
+        except (UsageError, TypeError, KeyError) as err:  # kept aside, never overwritten unseen
+            path.replace(path.with_name(f"{path.name}.corrupt"))
+            print(f"warning: {err if isinstance(err, UsageError) else f'{path} holds rows without a run id'}; "
+                  f"kept as {path.name}.corrupt and started afresh", file=sys.stderr)
     merged.update({r["run"]: r for r in rows})
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(list(merged.values()), indent=2))

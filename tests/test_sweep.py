@@ -53,7 +53,7 @@ def test_where_runs_a_slice_with_the_full_sweeps_run_ids():
             sweep.select(full, bad, spec["parameters"])
 
 
-def test_summary_of_a_slice_keeps_the_other_runs_lines(tmp_path):
+def test_summary_of_a_slice_keeps_the_other_runs_lines(tmp_path, capsys):
     path = tmp_path / "summary.json"
     sweep.write_summary(path, [{"run": "a", "status": "ok"}, {"run": "b", "status": "stopped"}])
     sweep.write_summary(path, [{"run": "b", "status": "ok"}, {"run": "c", "status": "ok"}])
@@ -61,6 +61,8 @@ def test_summary_of_a_slice_keeps_the_other_runs_lines(tmp_path):
     path.write_text("{not json")
     sweep.write_summary(path, [{"run": "d", "status": "ok"}])
     assert json.loads(path.read_text()) == [{"run": "d", "status": "ok"}]
+    assert (tmp_path / "summary.json.corrupt").read_text() == "{not json"  # kept aside, and said so
+    assert "summary.json is not valid JSON" in capsys.readouterr().err
 
 
 def test_a_corrupt_final_json_costs_its_own_metric_only(tmp_path, capsys):

@@ -123,3 +123,16 @@ def test_final_evaluation_uses_test_batch_size(tmp_path, monkeypatch, data_root)
         for s, h in handlers.items():
             signal.signal(s, h)
     assert seen["batch_size"] == 7
+
+
+def test_a_damaged_env_json_is_kept_aside_and_said(tmp_path, capsys):
+    import torch
+
+    import train
+
+    (tmp_path / "env.json").write_text('[{"epoch": 0,')
+    train.record_environment(tmp_path, torch.device("cpu"), None)
+    entries = json.loads((tmp_path / "env.json").read_text())
+    assert len(entries) == 1 and entries[0]["device_type"] == "cpu"
+    assert (tmp_path / "env.json.corrupt").read_text() == '[{"epoch": 0,'
+    assert "env.json is not valid JSON" in capsys.readouterr().err
