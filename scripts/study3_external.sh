@@ -21,10 +21,9 @@ done
 for npz in "$ext"/*.npz; do
   name=$(basename "$npz" .npz); set=${name%%_*}
   case "$only" in *" $set "*) ;; *) continue;; esac
-  runs=()
-  for cfg in results/study3/sweeps/{study3,study3_coordconv,study3_newheads}/runs/*/config.json; do
-    [ -f "$(dirname "$cfg")/model.pt" ] && grep -q "\"dataset\": \"$set\"" "$cfg" && runs+=("$(dirname "$cfg")")
-  done
+  mapfile -t runs < <("$PY" scripts/kept_models.py --dataset "$set"; echo "rc=$?")
+  [ "${runs[-1]}" = rc=0 ] || exit 2  # a damaged config.json: named on stderr
+  unset 'runs[-1]'
   [ ${#runs[@]} -gt 0 ] || continue
   echo "== $name: ${#runs[@]} models"
   # the runs' own eval/ folders are scratch here (untracked); their full reports live in results/study3/metrics

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Study 3's evaluation metrics, for the question "which metrics tell models apart": evaluate.py on
-# every finished kept model (results/study3/sweeps/*/runs/*/model.pt), its eval.json and config
+# every finished kept model (scripts/kept_models.py: results/study3/sweeps/*/runs/*/model.pt), its eval.json and config
 # mirrored under results/study3/metrics/<run>/ (the run folders' own eval/ stays untracked), then
 # the per-run table and the rank agreement of each metric with the error, per training set.
 #   scripts/study3_metrics.sh            # resumable: models already mirrored are skipped
@@ -13,9 +13,9 @@ mkdir -p "$dst"
 exec 9> results/study3/.evaluate.lock  # evaluate.py writes into the run folders: one script at a time
 flock 9
 failed=0
-for model in results/study3/sweeps/{study3,study3_coordconv,study3_newheads}/runs/*/model.pt; do
-  [ -f "$model" ] || continue
-  run=$(dirname "$model"); name=$(basename "$run")
+models=$("$PY" scripts/kept_models.py) || exit 2  # a damaged config.json: named on stderr
+for run in $models; do
+  name=$(basename "$run")
   [ -f "$dst/$name/eval/eval.json" ] && continue
   echo "== $(date -u +%FT%TZ) $name"
   if ! "$PY" evaluate.py "$run" --wandb=False > /dev/null || ! grep -q '"robustness"' "$run/eval/eval.json"; then

@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common.errors import UsageError  # noqa: E402
 from common.runs import Run, cli  # noqa: E402
 from common.trainer import read_checkpoint  # noqa: E402
+from kept_models import SWEEPS as WEIGHTS_OF  # noqa: E402  (the sweeps whose models are kept)
 
 KEEP = ("config.json", "metrics.json", "final.json", "stn.png")
-WEIGHTS_OF = ("study3", "study3_coordconv", "study3_newheads")  # the recipe search's models are not kept
 
 
 def slim(ckpt: Path) -> bytes:

@@ -185,3 +185,17 @@ def test_a_run_folder_without_config_is_named(tmp_path):
     (run / "config.json").unlink()
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / "time_to_99.py"), str(run.parent)], capture_output=True, text=True)
     assert r.returncode == 2 and "has no config.json" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_kept_models_are_the_study_sweeps_runs_with_weights(tmp_path):
+    import kept_models
+
+    for sweep, name, ds, weights in (("study3", "a", "rts", True), ("study3", "b", "rts", False), ("study3_newheads", "c", "cluttered", True),
+                                     ("study3_recipe", "d", "rts", True)):  # a recipe candidate's weights are not a kept model
+        run = tmp_path / sweep / "runs" / name
+        run.mkdir(parents=True)
+        (run / "config.json").write_text(json.dumps({"dataset": ds, "variant": "affine", "seed": 1}))
+        if weights:
+            (run / "model.pt").write_bytes(b"")
+    assert [r.name for r in kept_models.kept(tmp_path)] == ["a", "c"]
+    assert [r.name for r in kept_models.kept(tmp_path, "rts")] == ["a"]
