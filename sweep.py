@@ -77,6 +77,8 @@ def validate(spec, path) -> None:
     for key in ("method", "parameters"):
         if key not in spec:
             bad(f"'{key}' is required")
+    if Path(str(spec.get("program", "train.py"))).name != "train.py":
+        bad(f"program must be train.py (this project's trainer; its flags are what the parameters name), not {spec['program']!r}")
     if spec["method"] not in ("grid", "random", "bayes"):
         bad(f"method must be grid, random or bayes, not {spec['method']!r}")
     if spec["method"] == "bayes" and not isinstance(spec.get("metric"), dict):
@@ -116,11 +118,13 @@ def validate(spec, path) -> None:
         for key in ("min", "max", "q", "mu", "sigma"):
             if key in p:
                 p[key] = number(p[key], lambda: bad(f"parameter {name!r}: {key}={p[key]!r} is not a number; write e.g. 0.001 or 1e-3"))
+        if "min" in p and not p["min"] < p["max"]:
+            bad(f"parameter {name!r}: min ({p['min']}) must be below max ({p['max']})")
     tuned = sorted(k for k, p in params.items() if k in RECIPE_KEYS and ("values" in p and len(p["values"]) > 1 or "min" in p))
     if (spec["method"] != "grid" or tuned) and not holds_out(spec):
         what = f"a {spec['method']} search" if spec["method"] != "grid" else f"a grid over {', '.join(tuned)}"
-        bad(f"{what} chooses a recipe, and a recipe is chosen on a validation split, never a test set: add "
-            "`holdout: {value: 10000}` to its parameters (or --holdout=10000 to its command)")
+        bad(f"{what} chooses a recipe, and a recipe is chosen on a validation split, never a test set: every run needs "
+            "one; add `holdout: {value: 10000}` to its parameters (or --holdout=10000 to its command)")
 
 
 def holds_out(spec: dict) -> bool:
@@ -154,8 +158,6 @@ def check_proposals(spec: dict, props: list[dict], extra: list[str], path) -> No
     """Resolve every proposal's config exactly as its train.py will (its command's flags, then its
     parameters as ``wandb.config``), and check that the sweep's metric is one each run logs.
     Raises UsageError (one line) before any run starts."""
-    if Path(spec.get("program", "train.py")).name != "train.py":
-        return
     import variants
     from common import data
 
@@ -398,16 +400,20 @@ def main(argv=None) -> int:
     if a.jobs > 1 and "OMP_NUM_THREADS" not in env:  # share the cores: oversubscribed runs were 10x slower here
         env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // a.jobs))
     metric = (spec.get("metric") or {}).get("name")
-    jobs = []
+    jobs, finished = [], 0
     for i, params in enumerate(props, 1):
         rid = f"{name}-{run_id(params)}"
         run_dir = root / "runs" / rid
         cmd = command_for(spec, params, run_flags(root, rid) + a.extra)
         if a.dry_run:
-            print(shlex.join(cmd))
+            done = (run_dir / "final.json").exists()
+            finished += done
+            print(shlex.join(cmd) + ("   # finished: would be skipped" if done else ""))
         else:
             jobs.append((i, rid, params, run_dir, cmd))
     if a.dry_run:
+        print(f"sweep {name}: {len(props)} runs checked ({finished} finished, would be skipped), folder {root}; nothing run",
+              file=sys.stderr)
         return 0
     print(f"sweep {name}: {len(props)} runs ({spec['method']}, {a.jobs} at a time), folder {root}", file=sys.stderr)
     runner = Runner(root, env, len(props))

@@ -66,7 +66,7 @@ class Config:
     cache_dir: str = opt("", "where fixed test sets are cached (default: $STN_CACHE_DIR, else ./cache)")
     train_limit: int = opt(0, "train on the first N images only (0: all)", min=0)
     holdout: int = opt(0, "hold out the last N training digits as a validation set (distorted with a seed of its own); train on the rest and evaluate on it, never on a test set (0: off)", min=0, max=50000)
-    test_limit: int = opt(0, "test on the first N images only (0: all)", min=0)
+    test_limit: int = opt(0, "test (with --holdout: validate) on the first N images only (0: all)", min=0)
     test_sets: str = opt("", "comma-separated test sets for the final evaluation (default: the training set's)")
     eval: str = opt("full", "final evaluation: full (calibration, robustness curves, transform recovery, cost; see evaluate.py) or basic", choices=("full", "basic"))
     # output

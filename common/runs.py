@@ -17,6 +17,7 @@ every table (``Run.validation``, ``Run.scored_on``).
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterable
 from functools import cached_property
@@ -136,13 +137,28 @@ def find(roots: Path | str | Iterable[Path | str], holding: str = "config.json")
     """The run folders directly under each root that hold the file ``holding`` (e.g.
     ``final.json``: the finished ones), in name order within each root."""
     roots = [roots] if isinstance(roots, (str, Path)) else list(roots)
+    for root in roots:
+        if not Path(root).is_dir():
+            raise UsageError(f"no folder {root}; pass a folder that holds run folders (e.g. results/study3/sweeps/study3/runs)")
     return [Run(Path(root) / f.relative_to(root).parts[0]) for root in roots for f in sorted(Path(root).glob(f"*/{holding}"))]
 
 
+def require(found: list, roots, what: str) -> list:
+    """``found``, or a UsageError saying that ``roots`` hold no ``what`` and what to point at."""
+    if not found:
+        where = ", ".join(map(str, [roots] if isinstance(roots, (str, Path)) else roots))
+        raise UsageError(f"no {what} under {where}; pass a folder that holds run folders (e.g. results/study3/sweeps/study3/runs)")
+    return found
+
+
 def cli(main: Callable[[], int | None]) -> int:
-    """Run a results script's ``main``: a UsageError becomes one line on stderr and exit status 2."""
+    """Run a results script's ``main``: a UsageError becomes one line on stderr and exit status 2;
+    a reader that stops early (``| head``) ends it quietly."""
     try:
         return main() or 0
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes stdout at exit
+        return 0

@@ -19,7 +19,7 @@ SWEEPS = ("study3", "study3_coordconv", "study3_newheads")  # the recipe searche
 
 
 def kept(sweeps: Path, dataset: str | None = None) -> list[runs.Run]:
-    found = runs.find([sweeps / s / "runs" for s in SWEEPS], "model.pt")
+    found = runs.find([sweeps / s / "runs" for s in SWEEPS if (sweeps / s / "runs").is_dir()], "model.pt")
     return [r for r in found if dataset is None or r.config["dataset"] == dataset]
 
 

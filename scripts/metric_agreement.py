@@ -52,7 +52,7 @@ def spearman(a, b):
 
 def main(root, seed):
     found = {}
-    for run in runs.find(root, "eval/eval.json"):  # a fixed order, whatever the file system lists
+    for run in runs.require(runs.find(root, "eval/eval.json"), root, "evaluated runs (eval/eval.json: run evaluate.py on them)"):  # a fixed order
         cfg = run.config
         if cfg["seed"] == seed and cfg["variant"] != "none":
             found.setdefault(cfg["dataset"], []).append(run.eval)

@@ -14,13 +14,14 @@ from common import runs  # noqa: E402
 
 
 def main(roots, seed=None, dataset=None):
-    print("| train set | head | error % (95% CI) | NLL | ECE | mean confidence | rotation AUC | scale AUC | invariance | pixel MSE (identity) | matrix error (identity) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
     found = []
-    for run in runs.find(roots, "eval/eval.json"):  # ties in the row order below keep this fixed order
+    evaluated = runs.require(runs.find(roots, "eval/eval.json"), roots, "evaluated runs (eval/eval.json: run evaluate.py on them)")
+    for run in evaluated:  # ties in the row order below keep this fixed order
         r = run.eval
         if (seed is None or run.config["seed"] == seed) and (dataset is None or r["dataset"] == dataset):
             found.append(r)
+    print("| train set | head | error % (95% CI) | NLL | ECE | mean confidence | rotation AUC | scale AUC | invariance | pixel MSE (identity) | matrix error (identity) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in sorted(found, key=lambda r: (rank(r["dataset"], DATASET_ORDER), rank(r["variant"], HEAD_ORDER), r["coordconv"])):
         s = r["sets"].get(r["dataset"])
         if s is None:

@@ -44,6 +44,9 @@ def machine(run: Path) -> str:
 
 def load(sweeps: Path, extra: list[Path]):
     done, cut = defaultdict(list), []
+    if not sweeps.is_dir() or not any(sweeps.glob("study3*/runs/*/metrics.json")):
+        raise runs.UsageError(f"no study-3 runs under {sweeps}/study3*/runs; pass the folder that holds the sweeps "
+                              "(results/study3/sweeps)")
     current = {r.name for r in sweeps.glob("study3*/runs/*/") if (r / "metrics.json").exists()}
     stale = [r for root in extra for r in sorted(root.glob("*/")) if r.name not in current]  # a cut run restarted here is read here
     for path in sorted(sweeps.glob("study3*/runs/*/")) + stale:

@@ -29,7 +29,7 @@ def ordered(names, order: list[str]) -> list[str]:
 def load(root):
     """{(variant, dataset, coordconv, epochs): [(seed, loss, accuracy %), ...]}"""
     groups = defaultdict(list)
-    for run in runs.find(root, "final.json"):
+    for run in runs.require(runs.find(root, "final.json"), root, "finished runs (final.json)"):
         cfg = run.config
         if run.validation:  # a recipe candidate scored on its validation split, not a test result
             continue

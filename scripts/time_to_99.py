@@ -11,6 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import runs  # noqa: E402
+from common.data import DATASETS  # noqa: E402
 
 
 def first_reaching(epochs: list[dict], target: float) -> tuple[int, float] | None:
@@ -28,6 +29,10 @@ def main(argv=None) -> int:
     ap.add_argument("--target", type=float, default=0.99, help="accuracy to reach (a fraction), on the set each run was scored on")
     ap.add_argument("--dataset", help="only runs trained on this dataset (e.g. rts)")
     a = ap.parse_args(argv)
+    if not 0 < a.target <= 1:
+        ap.error(f"--target {a.target} is not a fraction of the test set; write e.g. 0.995 for 99.5%")
+    if a.dataset and a.dataset not in DATASETS:
+        ap.error(f"--dataset {a.dataset!r} is not a dataset; pick one of {', '.join(DATASETS)}")
     found = [r for r in runs.find(a.roots, "metrics.json") if not a.dataset or r.config.get("dataset") == a.dataset]
     if not found:
         ap.error(f"no run folders with metrics.json under {', '.join(a.roots)}{' trained on ' + a.dataset if a.dataset else ''}; "

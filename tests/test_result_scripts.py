@@ -199,3 +199,30 @@ def test_kept_models_are_the_study_sweeps_runs_with_weights(tmp_path):
             (run / "model.pt").write_bytes(b"")
     assert [r.name for r in kept_models.kept(tmp_path)] == ["a", "c"]
     assert [r.name for r in kept_models.kept(tmp_path, "rts")] == ["a"]
+
+
+@pytest.mark.parametrize("script", sorted(set(SCRIPTS) - {"study3_external_table.py"}))
+@pytest.mark.parametrize("where", ["missing", "empty"])
+def test_a_folder_without_runs_is_one_line_not_an_empty_table(tmp_path, script, where):
+    root = tmp_path / "nope"
+    if where == "empty":
+        (root / "study3").mkdir(parents=True)
+    args, _ = SCRIPTS[script]
+    argv = [a.format(root=root, runs=root / "study3") for a in args]
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / script), *argv], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and r.stdout == "", (r.stdout, r.stderr)
+
+
+def test_time_to_accuracy_refuses_a_percent_and_a_misspelt_set(tmp_path):
+    run = a_study(tmp_path)
+    for flag, words in ((["--target", "99.5"], "not a fraction"), (["--dataset", "rst"], "not a dataset")):
+        r = subprocess.run([sys.executable, str(ROOT / "scripts" / "time_to_99.py"), str(run.parent), *flag], capture_output=True, text=True)
+        assert r.returncode == 2 and words in r.stderr
+
+
+def test_a_reader_that_stops_early_is_no_traceback(tmp_path):
+    run = a_study(tmp_path)
+    p = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "time_to_99.py"), str(run.parent), str(run.parent)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p.stdout.close()  # as `| head -0` would
+    assert "Traceback" not in p.stderr.read() and p.wait() == 0

@@ -88,6 +88,7 @@ def test_a_search_with_a_validation_split_is_accepted_and_scores_on_it(tmp_path)
     assert r.returncode == 0, r.stderr
     launched = [line for line in r.stdout.splitlines() if "train.py" in line]
     assert len(launched) == 8 and all("--holdout=10000" in line for line in launched)
+    assert "8 runs checked (0 finished, would be skipped)" in r.stderr and "nothing run" in r.stderr
 
 
 def test_random_search_is_seeded_and_in_range():
@@ -111,6 +112,9 @@ def test_random_search_is_seeded_and_in_range():
          "a bayes search chooses a recipe"),
         ("method: grid\nparameters:\n  lr: {values: [0.001, 0.003]}\n  seed: {values: [1, 2]}\n", "a grid over lr chooses a recipe"),
         ("method: grid\nparameters:\n  lr: {values: [0.001, 0.003]}\n  holdout: {value: 0}\n", "never a test set"),
+        ("method: grid\nparameters:\n  lr: {values: [0.001, 0.003]}\n  holdout: {values: [0, 1000]}\n", "every run needs one"),
+        ("method: random\nrun_cap: 2\nparameters:\n  lr: {min: 0.01, max: 0.001}\n  holdout: {value: 1000}\n", "must be below max"),
+        ("program: evaluate.py\nmethod: grid\nparameters:\n  seed: {values: [1, 2]}\n", "program must be train.py"),
     ],
 )
 def test_broken_sweep_file_starts_no_run(tmp_path, text, words):
