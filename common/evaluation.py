@@ -198,6 +198,8 @@ def evaluate_model(model, cfg, device, *, sets: list[str], batch_size: int = 100
         testfiles.check_fits(ts, size)  # refuses before any work
     clean_x, clean_y = data.load_mnist(root, train=False) if sets or curves else (None, None)
     report = {"variant": cfg["variant"], "dataset": cfg["dataset"], "coordconv": cfg["coordconv"], "sets": {}}
+    if test_limit:  # a partial report says so at its top, not only in each set's n
+        report["test_limit"] = test_limit
     jobs = [(n, None) for n in sets] + list((files or {}).items())
     for name, ext in tqdm(jobs, desc="test sets", unit="set", disable=len(jobs) < 4 or None, leave=False):
         ts = ext if ext is not None else data.load_test_set(name, root, cache, quiet=True)
@@ -223,7 +225,9 @@ def evaluate_model(model, cfg, device, *, sets: list[str], batch_size: int = 100
 
 # --------------------------------------------------------------------------- writing
 def to_markdown(report: dict) -> str:
+    limit = report.get("test_limit")
     lines = [f"### {report['variant']}{' + CoordConv' if report['coordconv'] else ''}, trained on {report['dataset']}", "",
+             *([f"**Scored on the first {limit} images of each set only (--test-limit): not comparable with full-set reports.**", ""] if limit else []),
              "| test set | accuracy | error % (95% CI) | NLL | ECE | mean confidence | pixel MSE (identity) | matrix error (identity) |",
              "|---|---|---|---|---|---|---|---|"]
     for name, r in report["sets"].items():

@@ -114,6 +114,7 @@ def test_checkpoint_round_trip_gives_identical_numbers(trained_run):
     again = json.loads((trained_run / "eval" / "eval.json").read_text())
     assert strip_cost(again) == strip_cost(at_train)
     assert "| rotated |" in r.stdout and (trained_run / "eval" / "robustness.png").exists()
+    assert again["test_limit"] == 300 and "first 300 images of each set only" in r.stdout  # a partial report says so
 
 
 def test_default_sets_are_every_set_of_the_image_size(trained_run):
