@@ -38,14 +38,17 @@ run() {  # sweep file, then --where conditions
 # (sweeps/study3_rts_val.yaml: would 32 epochs or a higher learning rate close RTS's gap?
 # sweeps/study3_rts_ema.yaml: would an average of the weights, with a warm-up?) once the
 # two plain-CNN cells are done; CoordConv's seed 1 on RTS (the set where study 2 saw it help) beside
-# its Conv twins.
+# its Conv twins; then the rest of seed 1's 28- and 42-pixel cells before the 60-pixel (TC) ones,
+# which cost 2-4x as much each.
 for cell in study3_newheads:rotated:glimpse study3_newheads:rts:glimpse study3_newheads:cluttered:glimpse \
             study3_newheads:rotated:polar study3_newheads:rts:polar study3_newheads:cluttered:polar \
             study3:projective:tps study3_newheads:rotated:pstn study3_newheads:rts:pstn study3:elastic:tps \
             study3:rts:iterative study3_newheads:cluttered:pstn study3:projective:none study3:elastic:none study3_rts_val:: study3_rts_ema:: \
             study3:rotated:affine study3:rts:affine study3_coordconv:rts:affine study3_coordconv:rts:iterative \
             study3:cluttered:affine study3:projective:affine \
-            study3:elastic:affine study3:projective:iterative study3:elastic:iterative; do
+            study3:elastic:affine study3:projective:iterative study3:elastic:iterative \
+            study3:rts:projective study3:rts:moments study3:rotated:iterative study3:rotated:projective study3:rotated:moments \
+            study3:projective:projective study3:projective:moments study3:elastic:projective study3:elastic:moments; do
   IFS=: read -r sw ds var <<< "$cell"
   if [ -n "$ds" ]; then run "$sw" seed=1 "dataset=$ds" "variant=$var"; else run "$sw"; fi  # "name::": the whole sweep
 done
