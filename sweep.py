@@ -40,11 +40,11 @@ import yaml
 from common import config as C
 from common.config import Config
 from common.errors import UsageError
-from common.runs import Run, read_json
+from common.runs import Run, keep_aside, read_json
 
 # settings a sweep that varies them is choosing (epochs is also a study's question: study1.yaml)
 RECIPE_KEYS = {"lr", "loc_lr", "batch_size", "optimizer", "momentum", "weight_decay", "sched", "warmup_epochs", "grad_clip",
-               "label_smoothing", "ema", "ema_warmup"}
+               "label_smoothing", "ema", "ema_warmup", "pstn_kl", "pstn_prior"}
 TOP_KEYS = {"program", "method", "metric", "parameters", "command", "name", "description", "early_terminate", "project", "entity", "run_cap"}
 DISTRIBUTIONS = {"constant", "categorical", "int_uniform", "uniform", "q_uniform", "log_uniform_values", "q_log_uniform_values", "normal", "q_normal", "log_normal", "q_log_normal"}
 CONFIG_KEYS = set(Config.__dataclass_fields__)
@@ -120,21 +120,34 @@ def validate(spec, path) -> None:
                 p[key] = number(p[key], lambda: bad(f"parameter {name!r}: {key}={p[key]!r} is not a number; write e.g. 0.001 or 1e-3"))
         if "min" in p and not p["min"] < p["max"]:
             bad(f"parameter {name!r}: min ({p['min']}) must be below max ({p['max']})")
-    tuned = sorted(k for k, p in params.items() if k in RECIPE_KEYS and ("values" in p and len(p["values"]) > 1 or "min" in p))
-    if (spec["method"] != "grid" or tuned) and not holds_out(spec):
-        what = f"a {spec['method']} search" if spec["method"] != "grid" else f"a grid over {', '.join(tuned)}"
-        bad(f"{what} chooses a recipe, and a recipe is chosen on a validation split, never a test set: every run needs "
-            "one; add `holdout: {value: 10000}` to its parameters (or --holdout=10000 to its command)")
+    if spec["method"] == "bayes" and not holds_out(spec):  # its runs come from W&B's server: checked here, on the file
+        bad(f"a bayes search {CHOOSES}")
+
+
+CHOOSES = ("chooses a recipe, and a recipe is chosen on a validation split, never a test set: every run needs one; "
+           "add `holdout: {value: 10000}` to its parameters (or --holdout=10000 to its command)")
+
+
+def choosing(spec: dict) -> list[str]:
+    """What makes the sweep a choice of recipe: its method if a search, else the recipe settings
+    (``RECIPE_KEYS``) its grid varies; [] for a study (a grid over heads, sets, seeds, epochs)."""
+    if spec["method"] != "grid":
+        return [f"a {spec['method']} search"]
+    tuned = sorted(k for k, p in spec["parameters"].items() if k in RECIPE_KEYS and len(p.get("values", [])) > 1)
+    return [f"a grid over {', '.join(tuned)}"] if tuned else []
 
 
 def holds_out(spec: dict) -> bool:
-    """Does every run of the sweep score on a validation split (a non-zero ``holdout`` as a
-    parameter, or ``--holdout=N`` in its command)?"""
+    """Does the file itself give every run a validation split (a non-zero ``holdout`` parameter,
+    or ``--holdout=N`` / ``--holdout N`` in its command)? Used for bayes files, whose runs are
+    proposed by W&B's server; other methods are checked run by run (``check_proposals``)."""
     p = spec["parameters"].get("holdout")
     if isinstance(p, dict):
         vals = p.get("values", [p.get("value")] if "value" in p else [p.get("min")])
         return all(str(v).strip() not in ("0", "None", "") for v in vals)
-    flags = [c.split("=", 1)[1] for c in spec.get("command", []) if c.startswith("--holdout=")]
+    cmd = [str(c) for c in spec.get("command", [])]
+    flags = [c.split("=", 1)[1] for c in cmd if c.startswith("--holdout=")]
+    flags += [cmd[i + 1] for i, c in enumerate(cmd[:-1]) if c == "--holdout"]
     return bool(flags) and all(f.strip() != "0" for f in flags)
 
 
@@ -156,7 +169,8 @@ def number(v, fail):
 
 def check_proposals(spec: dict, props: list[dict], extra: list[str], path) -> None:
     """Resolve every proposal's config exactly as its train.py will (its command's flags, then its
-    parameters as ``wandb.config``), and check that the sweep's metric is one each run logs.
+    parameters as ``wandb.config``), and check that the sweep's metric is one each run logs and
+    that every run of a sweep that chooses a recipe (``choosing``) holds out a validation split.
     Raises UsageError (one line) before any run starts."""
     import variants
     from common import data
@@ -170,6 +184,8 @@ def check_proposals(spec: dict, props: list[dict], extra: list[str], path) -> No
             cfg = C.resolve(argv, heads, sets, sweep=params)
         except UsageError as err:
             raise UsageError(f"invalid sweep file {path}: the run {params} would fail: {err}") from None
+        if choosing(spec) and not cfg.holdout:  # each run as launched: the file's command, its parameters and extra flags
+            raise UsageError(f"invalid sweep file {path}: {choosing(spec)[0]} {CHOOSES}")
         if metric and metric not in C.summary_metrics(cfg):
             logs = sorted(n for n in C.summary_metrics(cfg) if n.startswith("final/"))
             raise UsageError(f"invalid sweep file {path}: metric {metric!r} is never logged by the run {params} "
@@ -276,6 +292,20 @@ def run_id(params: dict) -> str:
     return hashlib.sha1(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
+def run_state(run_dir: Path) -> tuple[str, UsageError | None]:
+    """Where a proposal's run folder stands: ``"new"`` (no final.json: runs, or resumes from its
+    checkpoint), ``"finished"``, ``"damaged, resumable"`` (final.json unreadable, checkpoint.pt
+    there: rerun, it resumes and rewrites final.json) or ``"damaged"`` (no checkpoint: not run);
+    with the reader's error for a damaged one."""
+    if not (run_dir / "final.json").exists():
+        return "new", None
+    try:
+        Run(run_dir).final
+        return "finished", None
+    except UsageError as err:
+        return ("damaged, resumable" if (run_dir / "checkpoint.pt").exists() else "damaged"), err
+
+
 def metric_of(run_dir: Path, name: str | None):
     if not name or not (run_dir / "final.json").exists():
         return None
@@ -312,13 +342,16 @@ class Runner:
             signal.signal(sig, handler)
 
     def run(self, i: int, rid: str, run_dir: Path, cmd: list[str], params: dict | None = None) -> str:
-        if (run_dir / "final.json").exists():
-            try:
-                Run(run_dir).final
-                return "done (kept)"
-            except UsageError as err:  # finished, then damaged: run it again (it resumes from its last checkpoint)
-                print(f"warning: {err}; running it again", file=sys.stderr)
-                (run_dir / "final.json").replace(run_dir / "final.json.corrupt")
+        state, err = run_state(run_dir)
+        if state == "finished":
+            return "done (kept)"
+        if state == "damaged":  # finished, then damaged, and no checkpoint: training it afresh would overwrite its record
+            print(f"error: {err}; no checkpoint.pt to resume from: restore final.json, or move the run folder away to train "
+                  "it afresh", file=sys.stderr)
+            return "FAILED (final.json damaged, no checkpoint)"
+        if state == "damaged, resumable":
+            print(f"warning: {err}; running it again from its checkpoint (the damaged file: {keep_aside(run_dir / 'final.json').name})",
+                  file=sys.stderr)
         line = shlex.join(cmd)
         log = self.root / f"{rid}.log"
         with self.lock:
@@ -357,9 +390,9 @@ def write_summary(path: Path, rows: list[dict]) -> None:
         try:
             merged = {r["run"]: r for r in read_json(path, list, fix="its rows are rebuilt as each slice runs again")}
         except (UsageError, TypeError, KeyError) as err:  # kept aside, never overwritten unseen
-            path.replace(path.with_name(f"{path.name}.corrupt"))
+            aside = keep_aside(path)
             print(f"warning: {err if isinstance(err, UsageError) else f'{path} holds rows without a run id'}; "
-                  f"kept as {path.name}.corrupt and started afresh", file=sys.stderr)
+                  f"kept as {aside.name} and started afresh", file=sys.stderr)
     merged.update({r["run"]: r for r in rows})
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(list(merged.values()), indent=2))
@@ -406,9 +439,11 @@ def main(argv=None) -> int:
         run_dir = root / "runs" / rid
         cmd = command_for(spec, params, run_flags(root, rid) + a.extra)
         if a.dry_run:
-            done = (run_dir / "final.json").exists()
-            finished += done
-            print(shlex.join(cmd) + ("   # finished: would be skipped" if done else ""))
+            state, _ = run_state(run_dir)
+            finished += state == "finished"
+            note = {"finished": "finished: would be skipped", "damaged, resumable": "final.json damaged: would resume from its checkpoint",
+                    "damaged": "final.json damaged, no checkpoint: would not run"}.get(state)
+            print(shlex.join(cmd) + (f"   # {note}" if note else ""))
         else:
             jobs.append((i, rid, params, run_dir, cmd))
     if a.dry_run:

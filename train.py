@@ -23,7 +23,7 @@ import variants
 from common import data
 from common.config import RUNTIME_KEYS, Config, convert, parse, scored_prefix, test_set_names
 from common.errors import UsageError
-from common.runs import read_json
+from common.runs import keep_aside, read_json
 from common.models import count_params
 from common.tracking import Tracker
 from common.trainer import Diverged, Stopped, Trainer, evaluate, pick_device, read_checkpoint, seed_everything
@@ -79,8 +79,7 @@ def record_environment(run_dir: Path, device, resume_from: dict | None) -> None:
         try:
             entries = read_json(path, list, fix="this start's entry begins a new file")
         except UsageError as err:  # kept aside, never overwritten unseen
-            path.replace(path.with_name("env.json.corrupt"))
-            print(f"warning: {err}; the old file is kept as env.json.corrupt", file=sys.stderr)
+            print(f"warning: {err}; the old file is kept as {keep_aside(path).name}", file=sys.stderr)
     at = {"epoch": resume_from["epoch"], "step": resume_from["step"]} if resume_from else {"epoch": 0, "step": 0}
     write_json(path, entries + [{**at, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **runenv.environment(device)}])
 

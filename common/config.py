@@ -308,6 +308,7 @@ def validation_set_name(dataset: str) -> str:
 
 
 def is_validation_set(name: str) -> bool:
+    """Is ``name`` a validation split's (``validation_set_name``), not a test set's?"""
     return name.endswith("-val")
 
 

@@ -40,7 +40,7 @@ def read_json(path: Path, kind: type | tuple[type, ...] = dict, fix: str = RERUN
     except OSError as err:
         raise UsageError(f"cannot read {path} ({err.strerror}); {fix}") from None
     try:
-        obj = json.loads(text)
+        obj = json.loads(text, object_hook=lambda d: Entries(d, path, fix))
     except ValueError:
         raise UsageError(f"{path} is not valid JSON (cut off while written?); {fix}") from None
     if not isinstance(obj, kind):
@@ -49,7 +49,22 @@ def read_json(path: Path, kind: type | tuple[type, ...] = dict, fix: str = RERUN
     return obj
 
 
+class Entries(dict):
+    """A JSON object read by ``read_json``: a plain dict, except that a missing key is a
+    UsageError naming the file and the key (a script that reads ``cfg["lr"]`` from a file without
+    it stops in one line, not with a KeyError); ``.get`` still returns its default."""
+
+    def __init__(self, data: dict, path: Path, fix: str):
+        super().__init__(data)
+        self._where = (path, fix)
+
+    def __missing__(self, key):
+        path, fix = self._where
+        raise UsageError(f"{path} has no {key!r} (written by another version, or cut short?); {fix}")
+
+
 def _require(path: Path, ok: bool, what: str) -> None:
+    """UsageError naming ``path`` and ``what`` it lacks, unless ``ok``."""
     if not ok:
         raise UsageError(f"{path} is not as stn-lab writes it ({what}); {RERUN}")
 
@@ -131,6 +146,17 @@ class Run:
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r})"
+
+
+def keep_aside(path: Path) -> Path:
+    """Move a damaged ``path`` out of the way as ``<name>.corrupt`` (``.corrupt.1``, ... if an
+    earlier one is there: none is overwritten); returns where it went."""
+    path = Path(path)
+    dest, i = path.with_name(f"{path.name}.corrupt"), 1
+    while dest.exists():
+        dest, i = path.with_name(f"{path.name}.corrupt.{i}"), i + 1
+    path.replace(dest)
+    return dest
 
 
 def find(roots: Path | str | Iterable[Path | str], holding: str = "config.json") -> list[Run]:

@@ -4,6 +4,8 @@ study3_external.sh evaluate).
 
     python scripts/kept_models.py                     # every kept model
     python scripts/kept_models.py --dataset rts       # those trained on one set
+    python scripts/kept_models.py --newer results/study3/external/table.md --datasets
+                                                      # the sets of models kept since that file was written
 
 A damaged config.json is one line naming it, exit 2 (common/runs.py), not a silently skipped run.
 """
@@ -14,22 +16,35 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from common import runs  # noqa: E402
+from common.data import DATASETS  # noqa: E402
 
 SWEEPS = ("study3", "study3_coordconv", "study3_newheads")  # the recipe searches' models are not kept
 
 
 def kept(sweeps: Path, dataset: str | None = None) -> list[runs.Run]:
-    found = runs.find([sweeps / s / "runs" for s in SWEEPS if (sweeps / s / "runs").is_dir()], "model.pt")
-    return [r for r in found if dataset is None or r.config["dataset"] == dataset]
+    """The kept models' run folders (each config read and checked), those trained on ``dataset``
+    if given. Raises UsageError for a folder without the study's sweeps or an unknown dataset."""
+    roots = [sweeps / s / "runs" for s in SWEEPS if (sweeps / s / "runs").is_dir()]
+    if not roots:
+        raise runs.UsageError(f"no study-3 sweeps ({', '.join(SWEEPS)}) under {sweeps}; pass --sweeps results/study3/sweeps")
+    if dataset is not None and dataset not in DATASETS:
+        raise runs.UsageError(f"--dataset {dataset!r} is not a dataset; pick one of {', '.join(DATASETS)}")
+    return [r for r in runs.find(roots, "model.pt") if r.config["dataset"] == (dataset or r.config["dataset"])]
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sweeps", type=Path, default=Path("results/study3/sweeps"), help="the folder holding the sweeps (from the repository root)")
+    ap.add_argument("--sweeps", type=Path, default=Path("results/study3/sweeps"),
+                    help="the folder holding the sweeps (default: results/study3/sweeps, from the repository root, where the scripts run)")
     ap.add_argument("--dataset", help="only models trained on this set")
+    ap.add_argument("--newer", type=Path, help="only models written after this file (every model if it does not exist)")
+    ap.add_argument("--datasets", action="store_true", help="print the sets they were trained on, once each, not the folders")
     a = ap.parse_args(argv)
-    for r in kept(a.sweeps, a.dataset):
-        print(r.path)
+    found = kept(a.sweeps, a.dataset)
+    if a.newer is not None and a.newer.exists():
+        found = [r for r in found if (r.path / "model.pt").stat().st_mtime > a.newer.stat().st_mtime]
+    for line in dict.fromkeys(r.config["dataset"] for r in found) if a.datasets else (r.path for r in found):
+        print(line)
     return 0
 
 

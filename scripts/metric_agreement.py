@@ -19,9 +19,9 @@ from common import runs  # noqa: E402
 METRICS = {
     "NLL": (lambda r, s: s["nll"], True),
     "ECE": (lambda r, s: s["ece"], True),
-    "rotation AUC": (lambda r, s: r["robustness"]["rotation_auc"], False),
-    "scale AUC": (lambda r, s: r["robustness"]["scale_auc"], False),
-    "invariance": (lambda r, s: r["robustness"]["invariance"], False),
+    "rotation AUC": (lambda r, s: r.get("robustness", {}).get("rotation_auc"), False),  # a report without curves: "–"
+    "scale AUC": (lambda r, s: r.get("robustness", {}).get("scale_auc"), False),
+    "invariance": (lambda r, s: r.get("robustness", {}).get("invariance"), False),
     "pixel MSE": (lambda r, s: (s.get("recovery") or {}).get("pixel_mse"), True),
 }
 
@@ -56,6 +56,7 @@ def main(root, seed):
         cfg = run.config
         if cfg["seed"] == seed and cfg["variant"] != "none":
             found.setdefault(cfg["dataset"], []).append(run.eval)
+    runs.require(found, root, f"evaluated runs of seed {seed} with a transformer")
     print("| training set | runs | " + " | ".join(METRICS) + " |")
     print("|---|---|" + "---|" * len(METRICS))
     for ds in ordered(found, DATASET_ORDER):

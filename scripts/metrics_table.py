@@ -20,6 +20,7 @@ def main(roots, seed=None, dataset=None):
         r = run.eval
         if (seed is None or run.config["seed"] == seed) and (dataset is None or r["dataset"] == dataset):
             found.append(r)
+    runs.require(found, roots, f"evaluated runs{f' of seed {seed}' if seed is not None else ''}{f' trained on {dataset}' if dataset else ''}")
     print("| train set | head | error % (95% CI) | NLL | ECE | mean confidence | rotation AUC | scale AUC | invariance | pixel MSE (identity) | matrix error (identity) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in sorted(found, key=lambda r: (rank(r["dataset"], DATASET_ORDER), rank(r["variant"], HEAD_ORDER), r["coordconv"])):

@@ -81,9 +81,11 @@ def load_runs(sweep_dir: Path) -> tuple[list[dict], dict[str, list]]:
             unfinished += 1
             continue
         cfg = run.config
-        (name, res), = run.final["test"].items()
-        if not is_validation_set(name) or not run.validation:
-            raise UsageError(f"{run.path} was scored on {name!r}, not a validation set; the recipe is chosen on --holdout runs only")
+        scored = run.final["test"]
+        name = ", ".join(scored)
+        if len(scored) != 1 or not is_validation_set(name) or not run.validation:
+            raise UsageError(f"{run.path} was scored on {name!r}, not one validation set; the recipe is chosen on --holdout runs only")
+        res = scored[name]
         cfgs.append(effective(cfg))
         errors.append(100 * (1 - res["accuracy"]))
     if unfinished:

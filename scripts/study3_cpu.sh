@@ -19,19 +19,17 @@ run() {  # sweep file, then --where conditions
   echo "== $(date -u +%FT%TZ) $sw ${*}"
   "$PY" sweep.py "sweeps/$sw.yaml" --out-dir "$out" "${where[@]}" -- --wandb=False
   local rc=$?
-  "$PY" scripts/study3_pack.py "$out" --in-place
+  "$PY" scripts/study3_pack.py "$out" --in-place || echo "study3_pack.py --in-place failed (rc $?): see above"
   [ $rc -le 1 ] || exit $rc  # 1: some run failed (the sweep says which); a signal: stop here
   # the metrics of every newly kept model, and its set's models on the independent test set, here in
   # the queue: two jobs on two cores run each 5-7x slower
   [ -n "${WORK:-}" ] && return
   PY=$PY scripts/study3_metrics.sh > results/study3/metrics.log 2>&1 || echo "study3_metrics.sh failed (rc $?): run it by hand"
-  local sets=() m ds  # the sets of the models kept since the independent table was last written
-  while read -r m; do
-    ds=$(sed -n 's/^ *"dataset": "\([a-z]*\)".*/\1/p' "$(dirname "$m")/config.json")
-    case " ${sets[*]} " in *" $ds "*) ;; *) sets+=("$ds");; esac
-  done < <(find "$out" -name model.pt -newer results/study3/external/table.md 2> /dev/null)
-  [ ${#sets[@]} -gt 0 ] || return 0
-  PY=$PY scripts/study3_external.sh "${sets[@]}" > results/study3/external.log 2>&1 || echo "study3_external.sh failed (rc $?): run it by hand"
+  local sets  # the sets of the models kept since the independent table was last written (all, before it exists)
+  sets=$("$PY" scripts/kept_models.py --newer results/study3/external/table.md --datasets) || { echo "kept_models.py failed: see above"; return 0; }
+  [ -n "$sets" ] || return 0
+  # shellcheck disable=SC2086  # one set name per word
+  PY=$PY scripts/study3_external.sh $sets > results/study3/external.log 2>&1 || echo "study3_external.sh failed (rc $?): run it by hand"
 }
 # One list, in the order that answers the most per CPU-minute: first the runs with a checkpoint a few
 # epochs from the end, then the cells with no run at all; the RTS follow-up on the validation split

@@ -34,6 +34,7 @@ def table(argv) -> int:
     ap.add_argument("--runs", default="results/study3/sweeps", help="folder of sweeps/runs (for each run's config)")
     a = ap.parse_args(argv)
     configs = {r.name: r.config for r in runs.find(Path(a.runs).glob("*/runs"))}
+    runs.require(configs, f"{a.runs}/*/runs", "run folders (--runs: the folder that holds the sweeps)")
     rows = []
     for f in sorted(Path(a.root).glob("*/sets.json")):  # one folder per independent set: <set> or a variant of it
         report = runs.read_json(f, fix="rerun scripts/study3_external.sh to rewrite it")

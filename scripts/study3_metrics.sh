@@ -26,7 +26,7 @@ for run in $models; do
   cp "$run/eval/eval.json" "$run/eval/eval.md" "$dst/$name/eval/"
 done
 for seed in 1 2 3; do
-  grep -ql "\"seed\": $seed," "$dst"/*/config.json 2> /dev/null || continue
+  "$PY" scripts/metrics_table.py "$dst" --seed "$seed" > /dev/null 2>&1 || continue  # no evaluated run of this seed yet
   { echo "### seed $seed: metrics on each run's own test set"; echo
     "$PY" scripts/metrics_table.py "$dst" --seed "$seed"; echo
     echo "### seed $seed: rank agreement of each metric with the error (Spearman, +1 = same order)"; echo

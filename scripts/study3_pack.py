@@ -36,9 +36,16 @@ def slim(ckpt: Path) -> bytes:
     return buf.getvalue()
 
 
+def check(sweeps: Path) -> None:
+    if not any(sweeps.glob("*/runs/*/config.json")):
+        raise UsageError(f"no run folders under {sweeps}/*/runs; pass the folder that holds the sweeps (e.g. results/study3/sweeps)")
+
+
 def main(sweeps: Path, out: Path, partial: bool = False) -> None:
     """Write the archives in a hidden folder of OUT_DIR, then move them in: a fault halfway (a
-    corrupt checkpoint or config: one line, exit 2) leaves no half archive under a final name."""
+    corrupt checkpoint or config: one line, exit 2) leaves no half archive under a final name, and
+    a folder with no runs replaces nothing."""
+    check(sweeps)
     stage = out / ".packing"
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir(parents=True)
@@ -74,6 +81,7 @@ def main(sweeps: Path, out: Path, partial: bool = False) -> None:
 def in_place(sweeps: Path) -> int:
     """model.pt beside every finished kept run whose checkpoint is newer; 1 if some checkpoint
     could not be read (each named on stderr; the others are still kept)."""
+    check(sweeps)
     failed = 0
     for run in sorted(sweeps.glob("*/runs/*/")):
         if run.parent.parent.name in WEIGHTS_OF and (run / "final.json").exists() and (run / "checkpoint.pt").exists():

@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import runs  # noqa: E402
 
-# Jaderberg et al. 2015, Table 1 and section 4.1 (transcribed, see ../shared/REFERENCES.md): % error
+# Jaderberg et al. 2015 (arXiv 1506.02025), Table 1 (R, RTS, P, E) and section 4.1's text (TC): % error
 PAPER = {
     ("rotated", "none"): 1.2, ("rts", "none"): 0.8, ("projective", "none"): 1.5, ("elastic", "none"): 1.4, ("cluttered", "none"): 3.5,
     ("rotated", "affine"): 0.7, ("rts", "affine"): 0.5, ("projective", "affine"): 0.8, ("elastic", "affine"): 1.2, ("cluttered", "affine"): 1.7,
@@ -47,6 +47,9 @@ def load(sweeps: Path, extra: list[Path]):
     if not sweeps.is_dir() or not any(sweeps.glob("study3*/runs/*/metrics.json")):
         raise runs.UsageError(f"no study-3 runs under {sweeps}/study3*/runs; pass the folder that holds the sweeps "
                               "(results/study3/sweeps)")
+    for root in extra:
+        if not root.is_dir():
+            raise runs.UsageError(f"no folder {root} (--cut); pass a folder of runs cut short, e.g. results/study3/gpu_unfinished")
     current = {r.name for r in sweeps.glob("study3*/runs/*/") if (r / "metrics.json").exists()}
     stale = [r for root in extra for r in sorted(root.glob("*/")) if r.name not in current]  # a cut run restarted here is read here
     for path in sorted(sweeps.glob("study3*/runs/*/")) + stale:

@@ -52,7 +52,7 @@ def test_a_gain_inside_the_noise_keeps_the_cheaper_level(tmp_path, capsys):
 
 def test_a_test_set_run_is_refused(tmp_path):
     fake_sweep(tmp_path, {"lr": [0.001, 0.003]}, lambda p: 1.0, scored_on="rts")
-    with pytest.raises(study3_choose.UsageError, match="not a validation set"):
+    with pytest.raises(study3_choose.UsageError, match="not one validation set"):
         study3_choose.load_runs(tmp_path)
     assert study3_choose.cli(lambda: study3_choose.main([str(tmp_path)])) == 2
 

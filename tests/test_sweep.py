@@ -21,6 +21,33 @@ def test_shipped_sweep_files_are_valid(path):
     assert spec["program"] == "train.py"
     if spec["method"] == "grid":
         assert len(sweep.proposals(spec, None, 0)) >= 2
+    sweep.check_proposals(spec, sweep.proposals(spec, 4 if spec["method"] != "grid" else None, 0), [], path)  # every run as launched
+
+
+def test_the_recipe_keys_are_train_py_options():
+    from common.config import Config
+
+    assert sweep.RECIPE_KEYS <= set(Config.__dataclass_fields__)  # a renamed option would silently leave the guard
+
+
+@pytest.mark.parametrize("extra, ok", [([], True), (["--holdout=0"], False), (["--holdout=500"], True)])
+def test_the_validation_split_is_checked_on_each_run_as_launched(extra, ok):
+    """study3_rts_val.yaml (a grid over lr) holds out 10,000 digits in its command; a flag after
+    `--` overrides it, and a run that would score on the test set is refused."""
+    spec = sweep.load_sweep(ROOT / "sweeps" / "study3_rts_val.yaml")
+    check = lambda: sweep.check_proposals(spec, sweep.proposals(spec, None, 0), extra, "f.yaml")  # noqa: E731
+    if ok:
+        check()
+    else:
+        with pytest.raises(sweep.UsageError, match="a grid over lr chooses a recipe"):
+            check()
+
+
+def test_a_bayes_file_is_checked_for_its_split_on_the_file():
+    spec = {"method": "bayes", "metric": {"name": "final/accuracy", "goal": "maximize"}, "parameters": {"lr": {"min": 0.001, "max": 0.01}}}
+    assert not sweep.holds_out(spec)
+    assert sweep.holds_out({**spec, "command": ["${program}", "--holdout", "10000", "${args}"]})
+    assert sweep.holds_out({**spec, "parameters": {**spec["parameters"], "holdout": {"value": 5000}}})
 
 
 def test_study1_is_the_seed_grid():
@@ -182,3 +209,32 @@ def test_sigterm_stops_every_running_run_with_a_checkpoint_and_the_sweep_resumes
     assert all(s["status"] == "ok" for s in json.loads((logs / "summary.json").read_text()))
     resumed = [lg.read_text() for lg in logs.glob("*.log") if lg.read_text().count("$ ") == 2]
     assert len(resumed) == 2 and all("resuming" in text for text in resumed)
+
+
+def test_a_damaged_final_json_is_resumed_if_it_can_be_and_never_trained_afresh(tmp_path, capsys):
+    run = tmp_path / "runs" / "r"
+    run.mkdir(parents=True)
+    assert sweep.run_state(run)[0] == "new"
+    (run / "final.json").write_text(json.dumps({"test": {"rts": {"accuracy": 0.99}}}))
+    assert sweep.run_state(run)[0] == "finished"
+    (run / "final.json").write_text('{"test": {')
+    assert sweep.run_state(run)[0] == "damaged"
+    runner = sweep.Runner(tmp_path, dict(os.environ), 1)
+    status = runner.run(1, "r", run, [sys.executable, "-c", "open('ran', 'w')"])
+    assert status.startswith("FAILED (final.json damaged, no checkpoint") and not (tmp_path / "ran").exists()
+    assert (run / "final.json").read_text() == '{"test": {'  # its record is left as it was
+    (run / "checkpoint.pt").write_bytes(b"")
+    assert sweep.run_state(run)[0] == "damaged, resumable"
+    runner.run(1, "r", run, [sys.executable, "-c", "pass"])
+    assert not (run / "final.json").exists() and (run / "final.json.corrupt").read_text() == '{"test": {'
+    assert "running it again from its checkpoint" in capsys.readouterr().err
+
+
+def test_a_file_kept_aside_never_overwrites_an_earlier_one(tmp_path):
+    from common.runs import keep_aside
+
+    f = tmp_path / "summary.json"
+    for text in ("first", "second"):
+        f.write_text(text)
+        keep_aside(f)
+    assert (tmp_path / "summary.json.corrupt").read_text() == "first" and (tmp_path / "summary.json.corrupt.1").read_text() == "second"
