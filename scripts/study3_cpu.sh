@@ -17,10 +17,14 @@ run() {  # sweep file, then --where conditions
   local where=()
   for c in "$@"; do where+=(--where "$c"); done
   echo "== $(date -u +%FT%TZ) $sw ${*}"
+  local stamp; stamp=$(mktemp)
   "$PY" sweep.py "sweeps/$sw.yaml" --out-dir "$out" "${where[@]}" -- --wandb=False
   local rc=$?
-  "$PY" scripts/study3_pack.py "$out" --in-place || echo "study3_pack.py --in-place failed (rc $?): see above"
+  # nothing finished (every run was done already): no model to keep or score; a restart walks the list in seconds
+  [ -n "$(find "$out" -name final.json -newer "$stamp" -print -quit)" ]; local new=$?; rm -f "$stamp"
   [ $rc -le 1 ] || exit $rc  # 1: some run failed (the sweep says which); a signal: stop here
+  [ $new -eq 0 ] || return 0
+  "$PY" scripts/study3_pack.py "$out" --in-place || echo "study3_pack.py --in-place failed (rc $?): see above"
   # the metrics of every newly kept model, and its set's models on the independent test set, here in
   # the queue: two jobs on two cores run each 5-7x slower
   [ -n "${WORK:-}" ] && return
