@@ -36,6 +36,11 @@ def slim(ckpt: Path) -> bytes:
     return buf.getvalue()
 
 
+def keepable(run: Path) -> bool:
+    """A finished run of a study sweep whose weights are kept (model.pt from its checkpoint)."""
+    return run.parent.parent.name in WEIGHTS_OF and (run / "final.json").exists() and (run / "checkpoint.pt").exists()
+
+
 def check(sweeps: Path) -> None:
     if not any(sweeps.glob("*/runs/*/config.json")):
         raise UsageError(f"no run folders under {sweeps}/*/runs; pass the folder that holds the sweeps (e.g. results/study3/sweeps)")
@@ -62,7 +67,7 @@ def main(sweeps: Path, out: Path, partial: bool = False) -> None:
                 if key not in models:
                     models[key] = tarfile.open(stage / f"models-{key}.tar", "w")
                 models[key].add(run / "checkpoint.pt", arcname=str((run / "checkpoint.pt").relative_to(sweeps.parent)))
-            if run.parent.parent.name in WEIGHTS_OF and (run / "final.json").exists() and (run / "checkpoint.pt").exists():
+            if keepable(run):
                 key = Run(run).config["dataset"]
                 if key not in models:
                     models[key] = tarfile.open(stage / f"models-{key}.tar", "w")
@@ -84,7 +89,7 @@ def in_place(sweeps: Path) -> int:
     check(sweeps)
     failed = 0
     for run in sorted(sweeps.glob("*/runs/*/")):
-        if run.parent.parent.name in WEIGHTS_OF and (run / "final.json").exists() and (run / "checkpoint.pt").exists():
+        if keepable(run):
             if not (run / "model.pt").exists() or (run / "model.pt").stat().st_mtime < (run / "checkpoint.pt").stat().st_mtime:
                 try:
                     blob = slim(run / "checkpoint.pt")
