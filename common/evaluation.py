@@ -198,12 +198,12 @@ def evaluate_model(model, cfg, device, *, sets: list[str], batch_size: int = 100
         testfiles.check_fits(ts, size)  # refuses before any work
     clean_x, clean_y = data.load_mnist(root, train=False) if sets or curves else (None, None)
     report = {"variant": cfg["variant"], "dataset": cfg["dataset"], "coordconv": cfg["coordconv"], "sets": {}}
-    if test_limit:  # a partial report says so at its top, not only in each set's n
-        report["test_limit"] = test_limit
+    cut = bool(test_limit) and curves and test_limit < CURVE_DIGITS  # a partial report says so at its top
     jobs = [(n, None) for n in sets] + list((files or {}).items())
     for name, ext in tqdm(jobs, desc="test sets", unit="set", disable=len(jobs) < 4 or None, leave=False):
         ts = ext if ext is not None else data.load_test_set(name, root, cache, quiet=True)
         native = ts.images.shape[-1]
+        cut |= bool(test_limit) and len(ts) > test_limit
         ts = testfiles.pad_to(ts.head(test_limit), size)
         row = test_set_metrics(model, ts, batch_size, device)
         rec = recovery(model, ts, clean_x, batch_size, device) if ext is None and name != "mnist" else None
@@ -214,6 +214,8 @@ def evaluate_model(model, cfg, device, *, sets: list[str], batch_size: int = 100
         if ext is not None:
             row["external"] = True
         report["sets"][name] = row
+    if cut:  # only when --test-limit cut a set (or the curves' digits): a limit above every size changes nothing
+        report["test_limit"] = test_limit
     if curves:
         k = min(CURVE_DIGITS, test_limit or CURVE_DIGITS)
         report["robustness"] = robustness(model, clean_x[:k], clean_y[:k], size, batch_size, device)

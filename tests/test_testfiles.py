@@ -223,6 +223,17 @@ def test_evaluate_on_files_writes_table_figure_and_report(tmp_path, run_dir, cap
     assert (run_dir / "eval" / "sets.png").stat().st_size > 1000
 
 
+@pytest.mark.parametrize("limit, partial", [(5, True), (N, False), (10 * N, False)])
+def test_a_report_says_partial_only_when_the_limit_cut_a_set(tmp_path, run_dir, capsys, limit, partial):
+    x, y = digits()
+    np.savez(tmp_path / "ext.npz", images=x, labels=y)
+    rc, out, err = run_eval(run_dir, "--test-file", tmp_path / "ext.npz", f"--test-limit={limit}", capsys=capsys)
+    assert rc == 0, err
+    rep = json.loads((run_dir / "eval" / "eval.json").read_text())
+    assert rep["sets"]["ext"]["n"] == min(limit, N)
+    assert ("test_limit" in rep) == partial and ("--test-limit" in out) == partial
+
+
 def test_several_runs_side_by_side_need_out_and_write_one_report(tmp_path, run_dir, capsys):
     x, y = digits()
     np.savez(tmp_path / "d.npz", images=x, labels=y)
