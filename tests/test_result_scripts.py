@@ -250,3 +250,35 @@ def test_a_reader_that_stops_early_is_no_traceback(tmp_path):
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     p.stdout.close()  # as `| head -0` would
     assert "Traceback" not in p.stderr.read() and p.wait() == 0
+
+
+def _saved(tmp_path, variant):
+    import torch
+
+    from common.config import Config
+    from variants import build_model
+
+    d = tmp_path / variant
+    d.mkdir()
+    cfg = Config(variant=variant, dataset="rotated", wandb=False, classifier="paper", loc_net="paper")
+    torch.manual_seed(0)
+    torch.save({"model": build_model(cfg).state_dict(), "config": cfg.to_dict(), "epoch": 0}, d / "model.pt")
+    return d
+
+
+def test_pstn_probe_scores_the_draws_and_leaves_the_model_as_it_was(tmp_path, capsys):
+    import pstn_probe
+
+    run = _saved(tmp_path, "pstn")
+    assert pstn_probe.main([str(run), "--n", "64"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "draws |" not in line and "---" not in line]
+    assert len(rows) == 6 and rows[0].startswith("| fixed test draws") and "KL to the prior:" in out
+    # an untrained head predicts its initial sd, exp(0.5 * log 0.05^2) = 0.05, for every parameter
+    assert "median 0.050" in out
+
+
+def test_pstn_probe_refuses_another_head_in_one_line(tmp_path):
+    run = _saved(tmp_path, "affine")
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "pstn_probe.py"), str(run), "--n", "8"], capture_output=True, text=True)
+    assert r.returncode == 2 and "holds a model of the affine head" in r.stderr and "Traceback" not in r.stderr

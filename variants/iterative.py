@@ -2,8 +2,10 @@
 
 One predictor (localisation net + last layer) is reused for ``steps`` steps. Step k looks at the
 original image resampled with the warp accumulated so far, predicts an update, and composes it
-as a 3x3 matrix: M <- M @ dM. The original image, never an already-warped one, is resampled at
-every step, so nothing blurs or falls off the border. Works with affine and projective warps.
+as a 3x3 matrix: M <- M @ dM, with output->input matrices, so the update is read in the frame
+of the image that step looked at. The original image, never an already-warped one, is
+resampled at every step, so nothing blurs or falls off the border (IC-STN's point: warp
+parameters are composed, images are not). Works with affine and projective warps.
 """
 import torch
 

@@ -7,6 +7,13 @@ input about the origin becomes a circular shift along the rows, a scaling about 
 the columns, so the head is paired with the ``polar`` classifier (``common.models.PolarCNN``):
 convolutions padded circularly along the angle axis and a max over that axis, invariant to the
 rotation. There is no identity warp (``has_identity`` is False) and no 3x3 matrix.
+
+Where it differs from PTN: the origin is regressed by the localisation net's last layer
+(unbounded), where PTN takes the centroid of a fully convolutional heatmap, which follows the
+digit when the image shifts; the classifier pools over the angle only (a linear layer reads the
+radius axis), so it is invariant to rotation about the origin but not to scale; the largest
+radius is the canvas corner (sqrt 2, normalised units), so the outer columns sample padding
+beyond the inscribed circle.
 """
 import math
 
