@@ -13,8 +13,8 @@ is cut at a uniformly drawn integer position among those that hold every inked p
 rounding to uint8). Angle, scale and position come from numpy's PCG64 with a fixed seed.
 It imports nothing from stn-lab (no common.data, no common.geometry).
 
-Writes an .npz with images (uint8 (N, 42, 42)), labels (int64 (N,)), angle (degrees,
-counter-clockwise as torchvision turns), scale, shift ((N, 2), x and y in pixels of the digit's
+Writes an .npz with images (uint8 (N, 42, 42)), labels (int64 (N,)), angle (degrees, as
+``affine`` takes it: positive turns the digit clockwise on screen), scale, shift ((N, 2), x and y in pixels of the digit's
 centre from the canvas centre) and readme (how it was made; also beside it as .npz.md).
 """
 from __future__ import annotations
@@ -77,7 +77,7 @@ def main(argv=None) -> int:
     radius = np.hypot(*arrays["shift"].T)
     readme = "\n".join([
         f"# rts-anywhere: {len(labels):,} RTS test digits from an independent generator", "",
-        "Rotation uniform in ±45° (torchvision's sign: counter-clockwise), scale uniform in 0.7–1.2, both about the "
+        "Rotation uniform in ±45° (torchvision's affine sign: positive turns clockwise on screen), scale uniform in 0.7–1.2, both about the "
         "digit's centre, bilinear (torchvision.transforms.v2.functional.affine on a 96x96 canvas); then a 42x42 window "
         "at a uniform integer position among those that keep every inked pixel on it (stn-lab's own rts keeps the "
         "whole scaled 28-pixel box on the canvas instead).",
