@@ -3,7 +3,7 @@
 # runs with it, seed 1 of every cell first, several runs side by side; then pack what came out.
 #   OUT=/tmp/out JOBS=16 SEARCH_S=190 TOTAL_S=520 scripts/study3_gpu.sh [extra train.py flags]
 # SEARCH_S=0 skips the search (the sweep files carry the chosen recipe); SWEEPS and SEEDS pick the
-# final runs (default: study3 study3_coordconv, seeds 1 2 3); PARTIAL=1 also packs unfinished runs'
+# final runs (default: study3 study3_coordconv study3_newheads, seeds 1 2 3); PARTIAL=1 also packs unfinished runs'
 # checkpoints, to be resumed on another machine.
 # Every run is resumable: at a deadline each running train.py checkpoints and stops, and the same
 # command continues (finished runs are skipped). DATA names the MNIST root, PY the interpreter.
@@ -37,7 +37,7 @@ fi
 
 # 2. the final runs with it, seed by seed (seed 1 of every cell first)
 for seed in ${SEEDS:-1 2 3}; do
-  for sw in ${SWEEPS:-study3 study3_coordconv}; do
+  for sw in ${SWEEPS:-study3 study3_coordconv study3_newheads}; do
     left=$(( ${TOTAL_S:-520} - (SECONDS - start) ))
     [ "$left" -gt 20 ] || break 2
     # shellcheck disable=SC2086
