@@ -1,6 +1,7 @@
 """Study 3's table beside the STN paper's Table 1, from the run folders alone.
 
     python scripts/study3_table.py results/study3/sweeps --cut results/study3/gpu_unfinished > results/study3/table.md
+    python scripts/study3_table.py results/study3/sweeps --headline    # README's table (tests check it is)
 
 % test error per cell (mean ± sd over the finished seeds, and how many), the epochs and the
 training time of one run (sum of its logged epoch seconds) on the machine that ran it. Runs cut
@@ -69,6 +70,74 @@ def load(sweeps: Path, extra: list[Path]):
     return done, cut
 
 
+# README's headline rows: (label, head); the paper's rows come from PAPER
+HEADLINE = [("ours, no transformer", "none"), ("ours, TPS head", "tps"),
+            ("ours, affine head (the paper's ST-CNN Aff: R 0.7, RTS 0.5, P 0.8, E 1.2, TC 1.7)", "affine"),
+            ("ours, iterative head (IC-STN, 4 steps)", "iterative"), ("ours, glimpse head (new: a learned 28-pixel crop)", "glimpse")]
+ST_CNN = ("affine", "projective", "tps")
+
+
+def independent(ext: Path) -> dict[str, float]:
+    """% error of each kept run on the independently made test set of its own protocol
+    (``ext``/<set>/sets.json, written by scripts/study3_external.sh; not the ``_anywhere`` variants)."""
+    out = {}
+    for s in SETS:
+        f = ext / s / "sets.json"
+        if not f.exists():
+            continue
+        for run, sets in runs.read_json(f, fix="rerun scripts/study3_external.sh to rewrite it").items():
+            theirs = [v for k, v in sets.items() if k.endswith("-ext")]
+            if theirs:
+                out[run] = 100 * theirs[0]["error"]
+    return out
+
+
+def headline(done, cut, ext: dict[str, float]) -> list[str]:
+    """README's table: the paper's CNN and best ST-CNN beside our heads, one column per set. A cell
+    is the mean error over finished seeds (± sd and [seeds] when more than one) with, in brackets,
+    the mean over those runs on the independent test set when every one was scored there; bold: our
+    lowest transformer row in the column when at or below the paper's best ST-CNN; "unfinished":
+    a run of the cell started but none finished; "–": none started. A last row names the lowest
+    of every head with a finished run on each set (new heads included)."""
+    started = {key for key, _ in cut}
+    best_paper = {s: min([PAPER[(s, h)] for h in ST_CNN if (s, h) in PAPER] or [1.7]) for s in SETS}  # TC: section 4.1's ST-CNN
+
+    def mean(h, s):
+        rows = done.get((s, h, False), [])
+        return st.mean(r["error"] for r in rows) if rows else None
+
+    lowest = {s: min((m for _, h in HEADLINE[1:] if (m := mean(h, s)) is not None), default=None) for s in SETS}
+    lines = ["| | " + " | ".join(SHORT[s] for s in SETS) + " |", "|---|" + "---|" * len(SETS),
+             "| paper CNN | " + " | ".join(f"{PAPER[(s, 'none')]}" for s in SETS) + " |"]
+    for label, h in HEADLINE:
+        cells = []
+        for s in SETS:
+            rows = done.get((s, h, False), [])
+            if not rows:
+                cells.append("unfinished" if (s, h, False) in started else "–")
+                continue
+            errs = [r["error"] for r in rows]
+            m = st.mean(errs)
+            text = f"{m:.2f}" if len(errs) == 1 else f"{m:.2f} ± {st.stdev(errs):.2f} [{len(errs)}]"
+            if h != "none" and m == lowest[s] and round(m, 2) <= best_paper[s]:
+                text = f"**{text}**"
+            theirs = [ext[r["run"]] for r in rows if r["run"] in ext]
+            cells.append(f"{text} ({st.mean(theirs):.2f})" if len(theirs) == len(rows) else text)
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        if h == HEADLINE[-1][1]:  # the lowest of every transformer head in the grid, named
+            cells = []
+            for s in SETS:
+                means = {g: mean(g, s) for g in HEADS[1:] if mean(g, s) is not None}
+                g = min(means, key=means.get) if means else None
+                rows = done.get((s, g, False), [])
+                theirs = [ext[r["run"]] for r in rows if r["run"] in ext]
+                cells.append("–" if g is None else f"{means[g]:.2f} {g}" + (f" ({st.mean(theirs):.2f})" if rows and len(theirs) == len(rows) else ""))
+            lines.append("| ours, lowest transformer head (which) | " + " | ".join(cells) + " |")
+        if h == "none":
+            lines.append("| paper ST-CNN (best of Aff / Proj / TPS) | " + " | ".join(f"{best_paper[s]}" for s in SETS) + " |")
+    return lines
+
+
 def fmt(errors: list[float]) -> str:
     if len(errors) == 1:
         return f"{errors[0]:.2f} (1 seed)"
@@ -79,8 +148,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("sweeps", type=Path, help="the folder holding study3*/runs")
     ap.add_argument("--cut", type=Path, action="append", default=[], help="more folders of runs cut short (e.g. results/study3/gpu_unfinished)")
+    ap.add_argument("--headline", action="store_true", help="print README's table only (with the independent sets' errors from --ext)")
+    ap.add_argument("--ext", type=Path, default=Path("results/study3/external"), help="folder of <set>/sets.json (scripts/study3_external.sh)")
     a = ap.parse_args(argv)
     done, cut = load(a.sweeps, a.cut)
+    if a.headline:
+        print("\n".join(headline(done, cut, independent(a.ext))))
+        return 0
     print("### % test error, cell by cell (Conv localisation net)\n")
     print("| head | " + " | ".join(f"{SHORT[s]} ours | {SHORT[s]} paper" for s in SETS) + " |")
     print("|---|" + "---|---|" * len(SETS))

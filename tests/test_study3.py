@@ -203,3 +203,46 @@ def test_an_unreadable_checkpoint_names_its_cause(tmp_path):
     torch.save({"model": {}}, bad)
     with pytest.raises(UsageError, match="no config"):
         read_checkpoint(bad)
+
+
+def _cell(root, sweep, name, dataset, variant, seed, acc, finished=True):
+    run = root / sweep / "runs" / name
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"dataset": dataset, "variant": variant, "coordconv": False, "seed": seed, "epochs": 2}))
+    (run / "metrics.json").write_text(json.dumps([{"epoch": 1, "test_accuracy": acc, "epoch_seconds": 60.0}] * (2 if finished else 1)))
+    if finished:
+        (run / "final.json").write_text("{}")
+
+
+def test_headline_table_means_seeds_brackets_the_independent_set_and_bolds_only_at_the_paper(tmp_path, capsys):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import study3_table
+
+    sweeps, ext = tmp_path / "sweeps", tmp_path / "ext"
+    _cell(sweeps, "study3", "a1", "rotated", "affine", 1, 0.9930)
+    _cell(sweeps, "study3", "a2", "rotated", "affine", 2, 0.9934)  # mean 0.68 <= paper 0.7: bold
+    _cell(sweeps, "study3", "t1", "rts", "tps", 1, 0.9910)  # 0.90 > paper 0.5: not bold
+    _cell(sweeps, "study3", "i1", "cluttered", "iterative", 1, 0.98, finished=False)
+    _cell(sweeps, "study3_newheads", "p1", "rts", "pstn", 1, 0.9920)
+    (ext / "rotated").mkdir(parents=True)
+    (ext / "rotated" / "sets.json").write_text(json.dumps({r: {"rotated": {"error": 0.01}, "rotated-ext": {"error": e}}
+                                                           for r, e in (("a1", 0.0080), ("a2", 0.0060))}))
+    assert study3_table.main([str(sweeps), "--headline", "--ext", str(ext)]) == 0
+    rows = {c[0]: c[1:] for c in (line.strip("| ").split(" | ") for line in capsys.readouterr().out.splitlines()[2:])}
+    affine = next(v for k, v in rows.items() if k.startswith("ours, affine"))
+    assert affine[0] == "**0.68 ± 0.03 [2]** (0.70)"  # mean ± sd [seeds], the independent set's mean in brackets
+    assert next(v for k, v in rows.items() if k.startswith("ours, TPS"))[1] == "0.90"  # no independent score: no bracket
+    assert next(v for k, v in rows.items() if k.startswith("ours, iterative"))[4] == "unfinished"
+    assert next(v for k, v in rows.items() if k.startswith("ours, lowest"))[1] == "0.80 pstn"  # new heads count too
+
+
+def test_readme_holds_the_headline_table_the_committed_runs_give(capsys):
+    """README's study-3 table is what the script prints from results/ (regenerate it after new runs)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import study3_table
+
+    assert study3_table.main([str(ROOT / "results/study3/sweeps"), "--headline", "--cut", str(ROOT / "results/study3/gpu_unfinished"),
+                              "--ext", str(ROOT / "results/study3/external")]) == 0
+    table = capsys.readouterr().out
+    assert table.strip() and table in (ROOT / "README.md").read_text(), "README's study-3 table is stale: paste the output of " \
+        "python scripts/study3_table.py results/study3/sweeps --headline --cut results/study3/gpu_unfinished"
