@@ -246,3 +246,14 @@ def test_readme_holds_the_headline_table_the_committed_runs_give(capsys):
     table = capsys.readouterr().out
     assert table.strip() and table in (ROOT / "README.md").read_text(), "README's study-3 table is stale: paste the output of " \
         "python scripts/study3_table.py results/study3/sweeps --headline --cut results/study3/gpu_unfinished"
+
+
+def test_the_committed_study3_table_and_its_copy_in_the_docs_are_what_the_script_prints(capsys):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import study3_table
+
+    assert study3_table.main([str(ROOT / "results/study3/sweeps"), "--cut", str(ROOT / "results/study3/gpu_unfinished")]) == 0
+    printed = capsys.readouterr().out
+    assert printed == (ROOT / "results/study3/table.md").read_text(), "results/study3/table.md is stale: rerun " \
+        "python scripts/study3_table.py results/study3/sweeps --cut results/study3/gpu_unfinished > results/study3/table.md"
+    assert printed.split("\n\n")[1] in (ROOT / "docs/study3.md").read_text(), "docs/study3.md's results table is stale: paste table.md's first table"
