@@ -1,6 +1,10 @@
 """What each head costs in study 3's setting (the paper's classifier and localisation net, the
 paper's downsampling): parameters, forward FLOPs per image, and train / inference images/s on
-this machine, every head measured in one run, interleaved over rounds (compare as ratios).
+this machine, every head measured in one run, interleaved over rounds (compare as ratios); and
+what one study-3 run (a cell's seed: 24 epochs of the 60,000 training digits, a test pass of
+10,000 after each) and the whole grid of the study's sweep files cost on this machine at those
+speeds. The estimate leaves out data distortion, the optimiser's extra work and other jobs: a
+floor; the training times of finished runs are in results/study3/table.md.
 
     python scripts/head_costs.py [--rounds 3] [--device cpu] > results/study3/head_costs.md
 """
@@ -14,24 +18,50 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import sweep  # noqa: E402
 import variants  # noqa: E402
+from common import runs  # noqa: E402
 from common.config import Config  # noqa: E402
+from common.errors import UsageError  # noqa: E402
 from common.evaluation import flops_per_image, throughput  # noqa: E402
 from common.models import count_params  # noqa: E402
 from common.trainer import pick_device  # noqa: E402
 
 HEADS = ["none", "affine", "projective", "tps", "iterative", "moments", "glimpse", "pstn", "polar"]
 SETS = {"rotated": 28, "rts": 42, "cluttered": 60}
+SAME_MODEL = {"projective": "rotated", "elastic": "rotated"}  # 28-pixel sets: the same models as R's
+GRID = ["sweeps/study3.yaml", "sweeps/study3_coordconv.yaml", "sweeps/study3_newheads.yaml"]
+TRAIN, TEST = 60_000, 10_000
+
+
+def run_minutes(epochs: int, train_per_s: float, test_per_s: float) -> float:
+    """Minutes of one run: ``epochs`` passes over the training digits and a test pass after each."""
+    return epochs * (TRAIN / train_per_s + TEST / test_per_s) / 60
+
+
+def grid_runs(paths: list[str]) -> list[tuple[str, str, int]]:
+    """(dataset, head, epochs) of every run the sweep files ``paths`` make (their --epochs flag)."""
+    out = []
+    for path in paths:
+        spec = sweep.load_sweep(Path(path))
+        epochs = next((int(str(c).split("=", 1)[1]) for c in spec["command"] if str(c).startswith("--epochs=")), Config().epochs)
+        out += [(prop["dataset"], prop["variant"], int(prop.get("epochs", epochs))) for prop in sweep.proposals(spec, None, 0)]
+    return out
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds (median reported)")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--grid", nargs="*", default=GRID, help="sweep files whose runs to cost (default: study 3's three)")
     a = ap.parse_args(argv)
     if a.rounds < 1:
         print(f"error: --rounds={a.rounds} must be >= 1", file=sys.stderr)
         return 2
+    cells = grid_runs(a.grid) if a.grid else []  # a broken sweep file fails here, before any timing
+    missing = sorted({(d, h) for d, h, _ in cells if SAME_MODEL.get(d, d) not in SETS or h not in HEADS})
+    if missing:
+        raise UsageError(f"no timing for {missing} (the grid names a set or head this script does not time); pass --grid with other sweep files")
     device = pick_device(a.device)
     torch.manual_seed(0)
     models = {}
@@ -47,18 +77,25 @@ def main(argv=None) -> int:
         for k, m in models.items():
             times[k].append(throughput(m, (1, SETS[k[0]], SETS[k[0]]), device, batch=128, steps=3))
     print(f"Device: {device.type} ({torch.get_num_threads()} threads); batch 128; median of {a.rounds} interleaved rounds.\n")
-    print("| set | head | head params | classifier params | MFLOP/image (forward) | train img/s | inference img/s | train vs affine |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| set | head | head params | classifier params | MFLOP/image (forward) | train img/s | inference img/s | train vs affine | one 24-epoch run |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    speed = {}
     for ds, size in SETS.items():
         ref = st.median(t["train_images_per_s"] for t in times[(ds, "affine")])
         for h in HEADS:
             m = models[(ds, h)]
             tr = st.median(t["train_images_per_s"] for t in times[(ds, h)])
             inf = st.median(t["inference_images_per_s"] for t in times[(ds, h)])
+            speed[(ds, h)] = tr, inf
             fl = flops_per_image(m, (1, size, size), device) / 1e6
-            print(f"| {ds} | {h} | {count_params(m.transformer):,} | {count_params(m.classifier):,} | {fl:.1f} | {tr:,.0f} | {inf:,.0f} | {tr / ref:.2f}x |")
+            print(f"| {ds} | {h} | {count_params(m.transformer):,} | {count_params(m.classifier):,} | {fl:.1f} | {tr:,.0f} | {inf:,.0f} | "
+                  f"{tr / ref:.2f}x | {run_minutes(24, tr, inf):.0f} min |")
+    if cells:
+        minutes = [run_minutes(e, *speed[(SAME_MODEL.get(d, d), h)]) for d, h, e in cells]
+        print(f"\nThe grid of {', '.join(a.grid)}: {len(cells)} runs, {sum(minutes) / 60:.1f} hours on this {device.type} at these "
+              f"speeds (one run at a time; CoordConv runs costed as their Conv twins; a floor: no data distortion, optimiser or other jobs).")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(runs.cli(main))

@@ -1,6 +1,7 @@
 """Study 3's building blocks: the paper's models, the downsampling rule, EMA, the validation
 split, and P-STN's evaluation draws."""
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -257,3 +258,23 @@ def test_the_committed_study3_table_and_its_copy_in_the_docs_are_what_the_script
     assert printed == (ROOT / "results/study3/table.md").read_text(), "results/study3/table.md is stale: rerun " \
         "python scripts/study3_table.py results/study3/sweeps --cut results/study3/gpu_unfinished > results/study3/table.md"
     assert printed.split("\n\n")[1] in (ROOT / "docs/study3.md").read_text(), "docs/study3.md's results table is stale: paste table.md's first table"
+
+
+def test_head_costs_counts_the_study_grid_and_prices_a_run():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import head_costs
+
+    cells = head_costs.grid_runs([str(ROOT / f) for f in head_costs.GRID])
+    assert len(cells) == 90 + 12 + 27 and {e for *_, e in cells} == {24}
+    assert sum(d == "cluttered" for d, _, _ in cells) == 6 * 3 + 2 * 3 + 3 * 3
+    assert head_costs.run_minutes(24, 2000.0, 8000.0) == pytest.approx(24 * (30 + 1.25) / 60)
+
+
+def test_head_costs_refuses_a_grid_it_cannot_price_before_timing_anything(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((ROOT / "sweeps/study3_newheads.yaml").read_text().replace("values: [glimpse", "values: [diffeo, glimpse"))
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: x\nparameters: [\n")
+    for f, says in ((bad, "no timing for [("), (broken, "not valid YAML")):
+        r = subprocess.run([sys.executable, str(ROOT / "scripts/head_costs.py"), "--grid", str(f)], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2 and says in r.stderr and "Traceback" not in r.stderr and not r.stdout, r.stderr
