@@ -167,23 +167,31 @@ def number(v, fail):
     return v if math.isfinite(v) else fail()
 
 
-def check_proposals(spec: dict, props: list[dict], extra: list[str], path) -> None:
-    """Resolve every proposal's config exactly as its train.py will (its command's flags, then its
-    parameters as ``wandb.config``), and check that the sweep's metric is one each run logs and
-    that every run of a sweep that chooses a recipe (``choosing``) holds out a validation split.
-    Raises UsageError (one line) before any run starts."""
+def run_configs(spec: dict, props: list[dict], extra: list[str], path) -> list:
+    """The config each proposal's train.py will run with, resolved exactly as it will be (its
+    command's flags, then its parameters as ``wandb.config``). Raises UsageError (one line)
+    naming the first run that would fail."""
     import variants
     from common import data
 
     heads, sets = variants.names(), list(data.DATASETS)
-    metric = (spec.get("metric") or {}).get("name")
+    out = []
     for params in props:
         argv = command_for(spec, params, extra)
         argv = argv[argv.index(spec.get("program", "train.py")) + 1 :]
         try:
-            cfg = C.resolve(argv, heads, sets, sweep=params)
+            out.append(C.resolve(argv, heads, sets, sweep=params))
         except UsageError as err:
             raise UsageError(f"invalid sweep file {path}: the run {params} would fail: {err}") from None
+    return out
+
+
+def check_proposals(spec: dict, props: list[dict], extra: list[str], path) -> None:
+    """Resolve every proposal's config (``run_configs``), and check that the sweep's metric is one
+    each run logs and that every run of a sweep that chooses a recipe (``choosing``) holds out a
+    validation split. Raises UsageError (one line) before any run starts."""
+    metric = (spec.get("metric") or {}).get("name")
+    for params, cfg in zip(props, run_configs(spec, props, extra, path)):
         if choosing(spec) and not cfg.holdout:  # each run as launched: the file's command, its parameters and extra flags
             raise UsageError(f"invalid sweep file {path}: {choosing(spec)[0]} {CHOOSES}")
         if metric and metric not in C.summary_metrics(cfg):

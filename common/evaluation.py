@@ -198,7 +198,7 @@ def evaluate_model(model, cfg, device, *, sets: list[str], batch_size: int = 100
         testfiles.check_fits(ts, size)  # refuses before any work
     clean_x, clean_y = data.load_mnist(root, train=False) if sets or curves else (None, None)
     report = {"variant": cfg["variant"], "dataset": cfg["dataset"], "coordconv": cfg["coordconv"], "sets": {}}
-    cut = bool(test_limit) and curves and test_limit < CURVE_DIGITS  # a partial report says so at its top
+    cut = bool(test_limit) and curves and test_limit < min(CURVE_DIGITS, len(clean_y))  # a partial report says so at its top
     jobs = [(n, None) for n in sets] + list((files or {}).items())
     for name, ext in tqdm(jobs, desc="test sets", unit="set", disable=len(jobs) < 4 or None, leave=False):
         ts = ext if ext is not None else data.load_test_set(name, root, cache, quiet=True)

@@ -30,22 +30,29 @@ from common.trainer import pick_device  # noqa: E402
 HEADS = ["none", "affine", "projective", "tps", "iterative", "moments", "glimpse", "pstn", "polar"]
 SETS = {"rotated": 28, "rts": 42, "cluttered": 60}
 SAME_MODEL = {"projective": "rotated", "elastic": "rotated"}  # 28-pixel sets: the same models as R's
-GRID = ["sweeps/study3.yaml", "sweeps/study3_coordconv.yaml", "sweeps/study3_newheads.yaml"]
-TRAIN, TEST = 60_000, 10_000
+ROOT = Path(__file__).resolve().parents[1]
+GRID = [str(ROOT / "sweeps" / f) for f in ("study3.yaml", "study3_coordconv.yaml", "study3_newheads.yaml")]
+MNIST_TRAIN, MNIST_TEST = 60_000, 10_000
 
 
-def run_minutes(epochs: int, train_per_s: float, test_per_s: float) -> float:
-    """Minutes of one run: ``epochs`` passes over the training digits and a test pass after each."""
-    return epochs * (TRAIN / train_per_s + TEST / test_per_s) / 60
+def run_minutes(epochs: int, train_per_s: float, test_per_s: float, n_train: int = MNIST_TRAIN, n_test: int = MNIST_TEST) -> float:
+    """Minutes of one run: ``epochs`` passes over ``n_train`` training digits and a test pass
+    over ``n_test`` after each, at the given images/s."""
+    return epochs * (n_train / train_per_s + n_test / test_per_s) / 60
 
 
-def grid_runs(paths: list[str]) -> list[tuple[str, str, int]]:
-    """(dataset, head, epochs) of every run the sweep files ``paths`` make (their --epochs flag)."""
+def grid_runs(paths: list[str]) -> list[tuple[str, str, int, int, int]]:
+    """(dataset, head, epochs, training digits, digits scored per epoch) of every run the sweep
+    files ``paths`` make, each config resolved as its train.py will (``sweep.run_configs``).
+    Raises UsageError (one line) for a file that cannot be read or expanded."""
     out = []
     for path in paths:
         spec = sweep.load_sweep(Path(path))
-        epochs = next((int(str(c).split("=", 1)[1]) for c in spec["command"] if str(c).startswith("--epochs=")), Config().epochs)
-        out += [(prop["dataset"], prop["variant"], int(prop.get("epochs", epochs))) for prop in sweep.proposals(spec, None, 0)]
+        for cfg in sweep.run_configs(spec, sweep.proposals(spec, None, 0), [], path):
+            n_train = MNIST_TRAIN - cfg.holdout
+            n_train = min(n_train, cfg.train_limit) if cfg.train_limit else n_train
+            n_test = cfg.holdout or MNIST_TEST
+            out.append((cfg.dataset, cfg.variant, cfg.epochs, n_train, min(n_test, cfg.test_limit) if cfg.test_limit else n_test))
     return out
 
 
@@ -59,7 +66,7 @@ def main(argv=None) -> int:
         print(f"error: --rounds={a.rounds} must be >= 1", file=sys.stderr)
         return 2
     cells = grid_runs(a.grid) if a.grid else []  # a broken sweep file fails here, before any timing
-    missing = sorted({(d, h) for d, h, _ in cells if SAME_MODEL.get(d, d) not in SETS or h not in HEADS})
+    missing = sorted({(d, h) for d, h, *_ in cells if SAME_MODEL.get(d, d) not in SETS or h not in HEADS})
     if missing:
         raise UsageError(f"no timing for {missing} (the grid names a set or head this script does not time); pass --grid with other sweep files")
     device = pick_device(a.device)
@@ -91,8 +98,8 @@ def main(argv=None) -> int:
             print(f"| {ds} | {h} | {count_params(m.transformer):,} | {count_params(m.classifier):,} | {fl:.1f} | {tr:,.0f} | {inf:,.0f} | "
                   f"{tr / ref:.2f}x | {run_minutes(24, tr, inf):.0f} min |")
     if cells:
-        minutes = [run_minutes(e, *speed[(SAME_MODEL.get(d, d), h)]) for d, h, e in cells]
-        print(f"\nThe grid of {', '.join(a.grid)}: {len(cells)} runs, {sum(minutes) / 60:.1f} hours on this {device.type} at these "
+        minutes = [run_minutes(e, *speed[(SAME_MODEL.get(d, d), h)], n_train, n_test) for d, h, e, n_train, n_test in cells]
+        print(f"\nThe grid of {', '.join(Path(g).name for g in a.grid)}: {len(cells)} runs, {sum(minutes) / 60:.1f} hours on this {device.type} at these "
               f"speeds (one run at a time; CoordConv runs costed as their Conv twins; a floor: no data distortion, optimiser or other jobs).")
     return 0
 

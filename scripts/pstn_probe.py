@@ -16,23 +16,40 @@ import sys
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import data, runs  # noqa: E402
 from common.errors import UsageError  # noqa: E402
+from common.evaluation import test_set_metrics  # noqa: E402
 from evaluate import load_model  # noqa: E402
+from variants.pstn import INIT_STD  # noqa: E402
 
 
 @torch.no_grad()
-def score(model, x, y, batch: int = 1000) -> tuple[float, float]:
-    """(% error, NLL in nats) of ``model`` on images ``x`` (N, 1, H, W) in [0, 1], labels ``y``."""
-    wrong, nll = 0, 0.0
-    for i in range(0, len(y), batch):
-        logits = model(x[i : i + batch])
-        wrong += (logits.argmax(1) != y[i : i + batch]).sum().item()
-        nll += F.cross_entropy(logits.float(), y[i : i + batch], reduction="sum").item()
-    return 100 * wrong / len(y), nll / len(y)
+def probe(model, ts: data.TestSet, batch: int = 1000) -> tuple[dict, list[tuple[str, float, float]]]:
+    """For a `pstn` ``model`` and a test set ``ts``: the KL and the predicted sd's statistics, and
+    (draws, % error, NLL) for the K fixed test draws, the mean warp and four other sets of draws.
+    The model's own draws are put back afterwards."""
+    model.eval()
+    head = model.transformer
+    x = ts.images.float().div(255)
+    p = torch.cat([head.predict(x[i : i + batch]) for i in range(0, len(x), batch)])
+    mean, logvar = head.gaussian(p)
+    sd = (0.5 * logvar).exp()
+    stats = {"kl": head.kl(mean, logvar).item(), "median": sd.median().item(), "q05": sd.quantile(0.05).item(),
+             "q95": sd.quantile(0.95).item(), "max": sd.max().item()}
+    fixed = head.test_eps.clone()
+    draws = [("fixed test draws (reported)", fixed), ("mean warp only", torch.zeros_like(fixed))]
+    draws += [(f"other draws, seed {s}", torch.randn(fixed.shape, generator=torch.Generator().manual_seed(s))) for s in range(1, 5)]
+    rows = []
+    try:
+        for name, eps in draws:
+            head.test_eps.copy_(eps)
+            m = test_set_metrics(model, ts, batch, torch.device("cpu"))
+            rows.append((name, 100 * m["error"], m["nll"]))
+    finally:
+        head.test_eps.copy_(fixed)
+    return stats, rows
 
 
 def main(argv=None) -> int:
@@ -40,30 +57,20 @@ def main(argv=None) -> int:
     ap.add_argument("runs", nargs="+", type=Path)
     ap.add_argument("--n", type=int, default=10000, help="test images to score (the first N)")
     a = ap.parse_args(argv)
+    if a.n < 1:
+        raise UsageError(f"--n {a.n} must be at least 1 (the number of test images to score)")
     for run in a.runs:
         model, cfg, _ = load_model(run, torch.device("cpu"))
         if cfg.variant != "pstn":
             raise UsageError(f"{run} holds a model of the {cfg.variant} head; pass run folders of pstn models")
-        model.eval()
-        head = model.transformer
         ts = data.load_test_set(cfg.dataset, data.resolve_data_root(cfg.data_root), data.resolve_cache_dir(cfg.cache_dir), quiet=True).head(a.n)
-        x, y = ts.images.float().div(255), ts.labels
-        with torch.no_grad():
-            p = torch.cat([head.predict(x[i : i + 1000]) for i in range(0, len(y), 1000)])
-        mean, logvar = p[:, :6], p[:, 6:].clamp(-20, 4)
-        kl, sd = head.kl(mean, logvar).item(), (0.5 * logvar).exp()
-        print(f"## {run} ({cfg.dataset}, seed {cfg.seed}, K = {head.k}, {len(y)} test images)")
-        print(f"KL to the prior: {kl:.2f} nats/image; x weight {cfg.pstn_kl:g} = {kl * cfg.pstn_kl:.4f} added to the loss")
-        print(f"predicted sd (initial {0.05}): median {sd.median():.3f}, 5-95% {sd.quantile(0.05):.3f}-{sd.quantile(0.95):.3f}, max {sd.max():.3f}")
-        fixed = head.test_eps.clone()
-        draws = [("fixed test draws (reported)", fixed), ("mean warp only", torch.zeros_like(fixed))]
-        draws += [(f"other draws, seed {s}", torch.randn(fixed.shape, generator=torch.Generator().manual_seed(s))) for s in range(1, 5)]
+        stats, rows = probe(model, ts)
+        print(f"## {run} ({cfg.dataset}, seed {cfg.seed}, K = {model.transformer.k}, {len(ts)} test images)")
+        print(f"KL to the prior: {stats['kl']:.2f} nats/image; x weight {cfg.pstn_kl:g} = {stats['kl'] * cfg.pstn_kl:.4f} added to the loss")
+        print(f"predicted sd (initial {INIT_STD}): median {stats['median']:.3f}, 5-95% {stats['q05']:.3f}-{stats['q95']:.3f}, max {stats['max']:.3f}")
         print("| draws | error % | NLL |\n|---|---|---|")
-        for name, eps in draws:
-            head.test_eps.copy_(eps)
-            err, nll = score(model, x, y)
+        for name, err, nll in rows:
             print(f"| {name} | {err:.2f} | {nll:.4f} |")
-        head.test_eps.copy_(fixed)
         print()
     return 0
 

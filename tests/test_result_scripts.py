@@ -278,6 +278,26 @@ def test_pstn_probe_scores_the_draws_and_leaves_the_model_as_it_was(tmp_path, ca
     assert "median 0.050" in out
 
 
+def test_pstn_probe_scores_other_draws_and_puts_the_models_own_back(tmp_path):
+    import pstn_probe
+    import torch
+
+    from common import data
+    from evaluate import load_model
+
+    model, _, _ = load_model(_saved(tmp_path, "pstn"), torch.device("cpu"))
+    with torch.no_grad():
+        model.transformer.fc.weight.normal_(0, 0.3)  # a head whose draws matter
+    own = model.transformer.test_eps.clone()
+    g = torch.Generator().manual_seed(0)
+    ts = data.TestSet("rotated", torch.randint(0, 256, (64, 1, 28, 28), generator=g, dtype=torch.uint8), torch.arange(64) % 10, {})
+    stats, rows = pstn_probe.probe(model, ts)
+    assert torch.equal(model.transformer.test_eps, own)
+    assert [r[0] for r in rows][:2] == ["fixed test draws (reported)", "mean warp only"] and len(rows) == 6
+    assert len({round(r[2], 6) for r in rows}) == 6  # each set of draws gives its own NLL
+    assert stats["kl"] > 0
+
+
 def test_pstn_probe_refuses_another_head_in_one_line(tmp_path):
     run = _saved(tmp_path, "affine")
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / "pstn_probe.py"), str(run), "--n", "8"], capture_output=True, text=True)

@@ -234,6 +234,16 @@ def test_a_report_says_partial_only_when_the_limit_cut_a_set(tmp_path, run_dir, 
     assert ("test_limit" in rep) == partial and ("--test-limit" in out) == partial
 
 
+def test_a_limit_that_cuts_only_the_curves_digits_still_marks_the_report(tmp_path, run_dir, capsys):
+    x, y = digits()
+    np.savez(tmp_path / "ext.npz", images=x, labels=y)
+    for limit, partial in ((100, True), (100_000, False)):  # 100 < the curves' 1,000 (or the small MNIST's 500) digits
+        rc = evaluate.main([str(run_dir), "--wandb=False", "--sets=none", "--test-file", str(tmp_path / "ext.npz"), f"--test-limit={limit}"])
+        assert rc == 0, capsys.readouterr().err
+        rep = json.loads((run_dir / "eval" / "eval.json").read_text())
+        assert rep["sets"]["ext"]["n"] == N and ("test_limit" in rep) == partial, limit
+
+
 def test_several_runs_side_by_side_need_out_and_write_one_report(tmp_path, run_dir, capsys):
     x, y = digits()
     np.savez(tmp_path / "d.npz", images=x, labels=y)
