@@ -7,7 +7,8 @@
 # (scripts/study3_external.sh, logs results/study3/{metrics,external}.log). Stop it any time
 # (kill, or the session ends): each run checkpoints inside its epoch and the same command continues.
 #   nohup scripts/study3_cpu.sh >> results/study3/study3_cpu.log 2>&1 &   (appends: the log keeps every stretch)
-# A cell costs 15 min (28 px, a quiet 2-core CPU) to several hours (60 px, iterative): docs/study3.md.
+# What a run and the whole grid cost on this machine: python scripts/head_costs.py (a floor; the
+# finished runs' own times: results/study3/table.md).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
