@@ -164,11 +164,8 @@ def test_unwritable_out_dir_file_in_the_way(tmp_path, data_root):
 
 
 @pytest.mark.slow
-def test_divergence_stops_with_exit_3_and_keeps_the_last_good_checkpoint(tmp_path, data_root):
+def test_divergence_stops_with_exit_3_and_one_line_naming_the_fix(tmp_path, data_root):
+    """The command line's side; that the last good checkpoint survives is test_trainer's."""
     r = train("--run-name", "d", "--lr=1e6", "--optimizer=sgd", "--loc-lr=1", cwd=tmp_path)
     assert r.returncode == 3, r.stderr
     assert "--lr" in r.stderr and "Traceback" not in r.stderr
-    ckpt = tmp_path / "runs" / "d" / "checkpoint.pt"
-    if ckpt.exists():  # any checkpoint written is a finite, good one
-        sd = torch.load(ckpt, weights_only=True)
-        assert all(torch.isfinite(v).all() for v in sd["model"].values() if v.is_floating_point())

@@ -27,7 +27,9 @@ def test_tiny_run_learns_and_writes_its_run_folder(tmp_path, data_root):
     hist = json.loads((run / "metrics.json").read_text())
     assert len(hist) == 4
     assert hist[-1]["train_loss"] < hist[0]["train_loss"]
-    assert hist[-1]["test_accuracy"] > 0.3  # chance is 0.1
+    # chance is 0.1; this run reaches ~0.7 after 4 epochs from ~0.4 after 1 (a run that stopped
+    # learning after epoch 1 fails the second condition)
+    assert hist[-1]["test_accuracy"] >= 0.55 and hist[-1]["test_accuracy"] > hist[0]["test_accuracy"] + 0.15, [h["test_accuracy"] for h in hist]
     assert json.loads((run / "config.json").read_text())["variant"] == "affine"
     assert (run / "checkpoint.pt").stat().st_size > 0 and (run / "stn.png").exists()
     assert (tmp_path / "imgs" / "stn.png").exists()

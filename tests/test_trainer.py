@@ -7,7 +7,7 @@ import torch
 import variants
 from common import data
 from common.config import Config
-from common.trainer import Stopped, Trainer, make_scheduler
+from common.trainer import Diverged, Stopped, Trainer, make_scheduler
 
 
 def lrs_used(cfg: Config, steps_per_epoch: int) -> list[float]:
@@ -80,3 +80,24 @@ def test_a_resumed_epoch_counts_the_seconds_before_the_stop(tmp_path, mnist):
     hist = again.run()
     assert [r["epoch_seconds"] for r in hist] == [10.0, 10.0]
     assert hist[1]["train_images_per_s"] == pytest.approx(320 / 10.0)
+
+
+def test_a_diverging_epoch_keeps_the_last_good_checkpoint(tmp_path, mnist):
+    """Epoch 1 trains and is saved; then the weights go bad (as a too-high lr would make them):
+    epoch 2 stops with Diverged and the checkpoint on disk is still epoch 1's, finite and exact."""
+    ckpt = tmp_path / "checkpoint.pt"
+    trainer = make_trainer(mnist, FakeClock(), ckpt)
+    good = {}
+
+    def poison(row):
+        good.update({k: v.detach().clone() for k, v in trainer.model.state_dict().items()})
+        with torch.no_grad():
+            next(trainer.model.classifier.parameters()).fill_(float("nan"))
+
+    trainer.on_epoch = poison
+    with pytest.raises(Diverged, match="lower --lr"):
+        trainer.run()
+    sd = torch.load(ckpt, weights_only=True)
+    assert sd["epoch"] == 1 and len(sd["history"]) == 1
+    assert all(torch.equal(sd["model"][k], v) for k, v in good.items())
+    assert all(torch.isfinite(v).all() for v in sd["model"].values() if v.is_floating_point())
