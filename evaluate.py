@@ -15,6 +15,7 @@ Metrics: README, "Choosing metrics".
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -35,6 +36,9 @@ def load_model(path: Path, device):
     if path.is_dir() and not ckpt.exists() and (path / "model.pt").exists():  # kept weights (results/study3), no optimizer
         ckpt = path / "model.pt"
     if not ckpt.exists():
+        if path.is_dir() and (path / "metrics.json").exists() and not (path / "final.json").exists():
+            raise UsageError(f"{path} is a run that has not finished (no final.json) and holds no weights here (checkpoints are "
+                             "not committed); resume it with the command at the top of its log, or pick a finished run (it holds model.pt)")
         raise UsageError(f"no checkpoint at {ckpt}; pass a run folder (it holds checkpoint.pt or model.pt) or a .pt file")
     sd = read_checkpoint(ckpt)
     try:
@@ -92,6 +96,8 @@ def main(argv=None) -> int:
     ap.add_argument("--test-limit", type=int, default=0, help="first N images of each test set (0: all)")
     ap.add_argument("--curves", type=str2bool, nargs="?", const=True, default=True, help="robustness curves and invariance")
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    ap.add_argument("--data-root", default="", help="MNIST root (default: the run's own, else $STN_DATA_ROOT, else ./data)")
+    ap.add_argument("--cache-dir", default="", help="where fixed test sets are cached (default: the run's own, else $STN_CACHE_DIR, else ./cache)")
     ap.add_argument("--wandb", type=str2bool, nargs="?", const=True, default=True, help="log to the run's W&B record")
     ap.add_argument("--holdout-runs", type=str2bool, nargs="?", const=True, default=False,
                     help="also score runs trained with --holdout (recipe candidates) on test sets; off, they are refused, so a recipe is never chosen on a test set")
@@ -107,6 +113,7 @@ def main(argv=None) -> int:
         jobs = []
         for run in a.run:
             model, cfg, epoch = load_model(Path(run), device)
+            cfg = dataclasses.replace(cfg, **{k: v for k, v in (("data_root", a.data_root), ("cache_dir", a.cache_dir)) if v})
             size = data.image_size(cfg.dataset)
             sets = pick_sets(a.sets, size)
             if cfg.holdout and not a.holdout_runs and (files or sets):

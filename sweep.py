@@ -251,9 +251,10 @@ def select(props: list[dict], where: list[str], parameters: dict) -> list[dict]:
         if not sep or key not in parameters:
             raise UsageError(f"--where {cond!r}: expected KEY=VALUE with KEY one of {', '.join(parameters)}")
         want = typed(key, value, f"--where {cond}")
+        values = list(dict.fromkeys(fmt(p[key]) for p in props))
         props = [p for p in props if typed(key, p[key]) == want]
-    if not props:
-        raise UsageError(f"no proposal matches {' and '.join(where)}; see the values in the sweep file")
+        if not props:
+            raise UsageError(f"no proposal matches {' and '.join(where)}: {key} takes {', '.join(values)} here")
     return props
 
 

@@ -255,7 +255,8 @@ def build_parser(variants: list[str], description: str = "") -> argparse.Argumen
         h = f.metadata["help"]
         if f.name == "variant":
             h += f": {', '.join(variants)}"
-        h += f" (default: {f.default})"
+        if "(default:" not in h and f.default != "":  # a help text that names its default in words keeps them
+            h += f" (default: {f.default})"
         if _kind(f.name) == "bool":
             p.add_argument(*flags, dest=f.name, nargs="?", const=True, help=h, metavar="BOOL")
         else:

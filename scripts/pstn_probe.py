@@ -54,8 +54,9 @@ def probe(model, ts: data.TestSet, batch: int = 1000) -> tuple[dict, list[tuple[
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("runs", nargs="+", type=Path)
-    ap.add_argument("--n", type=int, default=10000, help="test images to score (the first N)")
+    ap.add_argument("runs", nargs="+", type=Path, help="run folders of pstn models (holding model.pt or checkpoint.pt)")
+    ap.add_argument("--n", type=int, default=10000, help="test images to score, the first N (default: 10000, all)")
+    ap.add_argument("--data-root", default="", help="MNIST root (default: the run's own, else $STN_DATA_ROOT, else ./data)")
     a = ap.parse_args(argv)
     if a.n < 1:
         raise UsageError(f"--n {a.n} must be at least 1 (the number of test images to score)")
@@ -63,7 +64,7 @@ def main(argv=None) -> int:
         model, cfg, _ = load_model(run, torch.device("cpu"))
         if cfg.variant != "pstn":
             raise UsageError(f"{run} holds a model of the {cfg.variant} head; pass run folders of pstn models")
-        ts = data.load_test_set(cfg.dataset, data.resolve_data_root(cfg.data_root), data.resolve_cache_dir(cfg.cache_dir), quiet=True).head(a.n)
+        ts = data.load_test_set(cfg.dataset, data.resolve_data_root(a.data_root or cfg.data_root), data.resolve_cache_dir(cfg.cache_dir), quiet=True).head(a.n)
         stats, rows = probe(model, ts)
         print(f"## {run} ({cfg.dataset}, seed {cfg.seed}, K = {model.transformer.k}, {len(ts)} test images)")
         print(f"KL to the prior: {stats['kl']:.2f} nats/image; x weight {cfg.pstn_kl:g} = {stats['kl'] * cfg.pstn_kl:.4f} added to the loss")

@@ -78,6 +78,8 @@ def test_where_runs_a_slice_with_the_full_sweeps_run_ids():
     for bad in (["sed=3"], ["seed"], ["seed=9"]):
         with pytest.raises(sweep.UsageError):
             sweep.select(full, bad, spec["parameters"])
+    with pytest.raises(sweep.UsageError, match="dataset takes rotated, rts, projective"):  # a misspelt value: the values it could be
+        sweep.select(full, ["dataset=rotaed"], spec["parameters"])
 
 
 def test_summary_of_a_slice_keeps_the_other_runs_lines(tmp_path, capsys):

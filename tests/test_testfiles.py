@@ -244,6 +244,20 @@ def test_a_limit_that_cuts_only_the_curves_digits_still_marks_the_report(tmp_pat
         assert rep["sets"]["ext"]["n"] == N and ("test_limit" in rep) == partial, limit
 
 
+def test_data_root_flag_is_where_mnist_is_read(tmp_path, run_dir, capsys):
+    rc, out, err = run_eval(run_dir, "--sets=mnist", "--data-root", tmp_path / "no-mnist-here", capsys=capsys)
+    assert rc == 2 and "no-mnist-here" in err and "Traceback" not in err
+
+
+def test_an_unfinished_run_without_weights_says_so(tmp_path, capsys):
+    run = tmp_path / "half"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    (run / "metrics.json").write_text("[]")
+    rc, out, err = run_eval(run, capsys=capsys)
+    assert rc == 2 and "has not finished" in err and "resume it" in err
+
+
 def test_several_runs_side_by_side_need_out_and_write_one_report(tmp_path, run_dir, capsys):
     x, y = digits()
     np.savez(tmp_path / "d.npz", images=x, labels=y)
