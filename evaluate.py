@@ -31,7 +31,9 @@ from common.trainer import pick_device, read_checkpoint
 from variants import build_model
 
 
-def load_model(path: Path, device):
+def load_model(path: Path, device, *, data_root: str = "", cache_dir: str = ""):
+    """(model, config, epoch) of a run folder or checkpoint file; ``data_root`` / ``cache_dir``,
+    when given, replace the run's own (MNIST and the test-set cache on this machine)."""
     ckpt = path / "checkpoint.pt" if path.is_dir() else path
     if path.is_dir() and not ckpt.exists() and (path / "model.pt").exists():  # kept weights (results/study3), no optimizer
         ckpt = path / "model.pt"
@@ -45,6 +47,7 @@ def load_model(path: Path, device):
         cfg = Config(**sd["config"])
     except TypeError:
         raise UsageError(f"{ckpt} holds a config this version does not know; was it written by another version of stn-lab?") from None
+    cfg = dataclasses.replace(cfg, **{k: v for k, v in (("data_root", data_root), ("cache_dir", cache_dir)) if v})
     model = build_model(cfg)
     try:
         model.load_state_dict(sd["model"])
@@ -112,8 +115,7 @@ def main(argv=None) -> int:
         files, sources = read_test_files(a.test_file)  # every file checked before any work
         jobs = []
         for run in a.run:
-            model, cfg, epoch = load_model(Path(run), device)
-            cfg = dataclasses.replace(cfg, **{k: v for k, v in (("data_root", a.data_root), ("cache_dir", a.cache_dir)) if v})
+            model, cfg, epoch = load_model(Path(run), device, data_root=a.data_root, cache_dir=a.cache_dir)
             size = data.image_size(cfg.dataset)
             sets = pick_sets(a.sets, size)
             if cfg.holdout and not a.holdout_runs and (files or sets):

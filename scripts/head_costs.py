@@ -20,7 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import sweep  # noqa: E402
 import variants  # noqa: E402
-from common import runs  # noqa: E402
+from common import data, runs  # noqa: E402
 from common.config import Config  # noqa: E402
 from common.errors import UsageError  # noqa: E402
 from common.evaluation import flops_per_image, throughput  # noqa: E402
@@ -29,7 +29,12 @@ from common.trainer import pick_device  # noqa: E402
 
 HEADS = ["none", "affine", "projective", "tps", "iterative", "moments", "glimpse", "pstn", "polar"]
 SETS = {"rotated": 28, "rts": 42, "cluttered": 60}
-SAME_MODEL = {"projective": "rotated", "elastic": "rotated"}  # 28-pixel sets: the same models as R's
+
+
+def timed_as(dataset: str) -> str | None:
+    """The timed set whose models are ``dataset``'s (same image size: P and E are timed as R)."""
+    return next((s for s, size in SETS.items() if size == data.image_size(dataset)), None)
+
 ROOT = Path(__file__).resolve().parents[1]
 GRID = [str(ROOT / "sweeps" / f) for f in ("study3.yaml", "study3_coordconv.yaml", "study3_newheads.yaml")]
 MNIST_TRAIN, MNIST_TEST = 60_000, 10_000
@@ -66,7 +71,7 @@ def main(argv=None) -> int:
         print(f"error: --rounds={a.rounds} must be >= 1", file=sys.stderr)
         return 2
     cells = grid_runs(a.grid) if a.grid else []  # a broken sweep file fails here, before any timing
-    missing = sorted({(d, h) for d, h, *_ in cells if SAME_MODEL.get(d, d) not in SETS or h not in HEADS})
+    missing = sorted({(d, h) for d, h, *_ in cells if timed_as(d) is None or h not in HEADS})
     if missing:
         raise UsageError(f"no timing for {missing} (the grid names a set or head this script does not time); pass --grid with other sweep files")
     device = pick_device(a.device)
@@ -98,7 +103,7 @@ def main(argv=None) -> int:
             print(f"| {ds} | {h} | {count_params(m.transformer):,} | {count_params(m.classifier):,} | {fl:.1f} | {tr:,.0f} | {inf:,.0f} | "
                   f"{tr / ref:.2f}x | {run_minutes(24, tr, inf):.0f} min |")
     if cells:
-        minutes = [run_minutes(e, *speed[(SAME_MODEL.get(d, d), h)], n_train, n_test) for d, h, e, n_train, n_test in cells]
+        minutes = [run_minutes(e, *speed[(timed_as(d), h)], n_train, n_test) for d, h, e, n_train, n_test in cells]
         print(f"\nThe grid of {', '.join(Path(g).name for g in a.grid)}: {len(cells)} runs, {sum(minutes) / 60:.1f} hours on this {device.type} at these "
               f"speeds (one run at a time; CoordConv runs costed as their Conv twins; a floor: no data distortion, optimiser or other jobs).")
     return 0

@@ -61,10 +61,10 @@ def main(argv=None) -> int:
     if a.n < 1:
         raise UsageError(f"--n {a.n} must be at least 1 (the number of test images to score)")
     for run in a.runs:
-        model, cfg, _ = load_model(run, torch.device("cpu"))
+        model, cfg, _ = load_model(run, torch.device("cpu"), data_root=a.data_root)
         if cfg.variant != "pstn":
             raise UsageError(f"{run} holds a model of the {cfg.variant} head; pass run folders of pstn models")
-        ts = data.load_test_set(cfg.dataset, data.resolve_data_root(a.data_root or cfg.data_root), data.resolve_cache_dir(cfg.cache_dir), quiet=True).head(a.n)
+        ts = data.load_test_set(cfg.dataset, data.resolve_data_root(cfg.data_root), data.resolve_cache_dir(cfg.cache_dir), quiet=True).head(a.n)
         stats, rows = probe(model, ts)
         print(f"## {run} ({cfg.dataset}, seed {cfg.seed}, K = {model.transformer.k}, {len(ts)} test images)")
         print(f"KL to the prior: {stats['kl']:.2f} nats/image; x weight {cfg.pstn_kl:g} = {stats['kl'] * cfg.pstn_kl:.4f} added to the loss")

@@ -17,7 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import runs  # noqa: E402
+from common import data, runs  # noqa: E402
 
 # Jaderberg et al. 2015 (arXiv 1506.02025), Table 1 (R, RTS, P, E) and section 4.1's text (TC): % error
 PAPER = {
@@ -95,7 +95,9 @@ def independent(ext: Path) -> dict[str, float]:
     return out
 
 
-SAME_AS_AFFINE = {"rotated", "projective", "elastic"}  # a 28-pixel crop of a 28-pixel image: glimpse is the affine model
+def same_as_affine(head: str, dataset: str) -> bool:
+    """glimpse on a 28-pixel set: a 28-pixel crop of a 28-pixel image, the affine model."""
+    return head == "glimpse" and data.image_size(dataset) == 28
 
 
 def headline(done, cut, ext: dict[str, float]) -> list[str]:
@@ -114,7 +116,7 @@ def headline(done, cut, ext: dict[str, float]) -> list[str]:
         return st.mean(r["error"] for r in rows) if rows else None
 
     def counts(h, s):  # a distinct head on this set (glimpse on 28 pixels is not)
-        return h != "none" and not (h == "glimpse" and s in SAME_AS_AFFINE) and mean(h, s) is not None
+        return h != "none" and not same_as_affine(h, s) and mean(h, s) is not None
 
     def cell(h, s, bold=False):
         rows = done[(s, h, False)]
@@ -131,7 +133,7 @@ def headline(done, cut, ext: dict[str, float]) -> list[str]:
             if (s, h, False) not in done:
                 cells.append("unfinished" if (s, h, False) in started else "–")
             else:
-                cells.append(cell(h, s) + (", = affine" if h == "glimpse" and s in SAME_AS_AFFINE else ""))
+                cells.append(cell(h, s) + (", = affine" if same_as_affine(h, s) else ""))
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
         if h == "none":
             lines.append("| paper ST-CNN (best of Aff / Proj / TPS) | " + " | ".join(f"{best_paper[s]}" for s in SETS) + " |")
