@@ -2,7 +2,7 @@
 # Study 3 on a CPU, in the background, resumable: the cells the GPU box did not finish, those that
 # answer the most first: the new heads' seed-1 runs the GPU cut a few epochs short (continued from
 # their checkpoints where this machine has them), seed 1 of the projective and elastic sets, which
-# had none, then the rest of seed 1, the CoordConv twins, then seeds 2 and 3; after each run, the
+# had none, then the rest of seed 1, the CoordConv twins, then seeds 2 and 3 (deciding cells first); after each run, the
 # metrics of new models (scripts/study3_metrics.sh) and their sets' independent test sets
 # (scripts/study3_external.sh, logs results/study3/{metrics,external}.log). Stop it any time
 # (kill, or the session ends): each run checkpoints inside its epoch and the same command continues.
@@ -56,7 +56,19 @@ for cell in study3_newheads:rotated:glimpse study3_newheads:rts:glimpse study3_n
   if [ -n "$ds" ]; then run "$sw" seed=1 "dataset=$ds" "variant=$var"; else run "$sw"; fi  # "name::": the whole sweep
 done
 run study3_newheads seed=1
-for seed in 1 2 3; do
+# Seeds 2 and 3, both seeds of a cell together (a mean ± sd per cell as soon as can be), first the
+# cells that decide the issues' questions, cheap sets before TC: the lowest heads on RTS and R
+# beside affine, their CoordConv twins and the new heads there (issue 14's comparison), the
+# paper's CNN, the lowest heads on P and E, then TC's; then every other cell.
+for cell in study3:rts:iterative study3_newheads:rts:glimpse study3:rts:affine study3_coordconv:rts:affine study3_coordconv:rts:iterative \
+            study3:rotated:iterative study3_newheads:rotated:pstn study3_newheads:rts:pstn study3:rotated:affine \
+            study3:rotated:none study3:rts:none study3:projective:tps study3:projective:affine study3:elastic:iterative study3:elastic:projective \
+            study3_newheads:cluttered:pstn study3:cluttered:iterative study3:cluttered:none study3:cluttered:affine \
+            study3_coordconv:cluttered:affine study3_coordconv:cluttered:iterative; do
+  IFS=: read -r sw ds var <<< "$cell"
+  for seed in 2 3; do run "$sw" "seed=$seed" "dataset=$ds" "variant=$var"; done
+done
+for seed in 2 3; do
   run study3 "seed=$seed"
   run study3_coordconv "seed=$seed"
   run study3_newheads "seed=$seed"

@@ -1,5 +1,6 @@
 """One table of study 3's kept models on our test sets and on the independently made ones
-(scripts/study3_external.sh writes results/study3/external/<set>/sets.json; this reads them).
+(scripts/study3_external.sh writes results/study3/external/<set>/[<batch>/]sets.json, one batch per
+scoring of newly kept models; this reads them all).
 
     python scripts/study3_external_table.py > results/study3/external/table.md
 
@@ -18,6 +19,17 @@ from common.metrics import wilson_interval  # noqa: E402
 from study_table import DATASET_ORDER, HEAD_ORDER, rank  # noqa: E402
 
 
+def scored(folder: Path) -> dict[str, dict]:
+    """Every run scored on one independent set: ``folder``/sets.json and ``folder``/<batch>/sets.json
+    merged, {run: {set: {"accuracy", "error", "n"}, ...}}; a later batch wins for a run scored twice.
+    Raises UsageError (one line, what to do) for a file that is not JSON."""
+    files = sorted(folder.glob("*/sets.json"), key=lambda f: f.parent.name)  # batches are UTC stamps: oldest first
+    out = {}
+    for f in ([folder / "sets.json"] if (folder / "sets.json").exists() else []) + files:
+        out.update(runs.read_json(f, fix=f"delete {f.parent} and rerun scripts/study3_external.sh to score its runs again"))
+    return out
+
+
 def cell(s: dict) -> str:
     lo, hi = wilson_interval(round(s["accuracy"] * s["n"]), s["n"])
     return f"{100 * s['error']:.2f} ({100 * (1 - hi):.2f}–{100 * (1 - lo):.2f})"
@@ -30,21 +42,20 @@ def main(argv=None) -> int:
 
 def table(argv) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--root", default="results/study3/external", help="folder of <set>/sets.json")
+    ap.add_argument("--root", default="results/study3/external", help="folder of <set>/[<batch>/]sets.json (default: results/study3/external)")
     ap.add_argument("--runs", default="results/study3/sweeps", help="folder of sweeps/runs (for each run's config)")
     a = ap.parse_args(argv)
     configs = {r.name: r.config for r in runs.find(Path(a.runs).glob("*/runs"))}
     runs.require(configs, f"{a.runs}/*/runs", "run folders (--runs: the folder that holds the sweeps)")
     rows = []
-    for f in sorted(Path(a.root).glob("*/sets.json")):  # one folder per independent set: <set> or a variant of it
-        report = runs.read_json(f, fix="rerun scripts/study3_external.sh to rewrite it")
-        for run, sets in report.items():
+    for folder in sorted(p for p in Path(a.root).iterdir() if p.is_dir()) if Path(a.root).is_dir() else []:
+        for run, sets in scored(folder).items():  # one folder per independent set: <set> or a variant of it
             cfg = configs.get(run)
             if cfg is None or cfg["dataset"] not in sets:
                 continue
             for name, theirs in sets.items():
                 if name.endswith("-ext"):
-                    rows.append((rank(cfg["dataset"], DATASET_ORDER), rank(cfg["variant"], HEAD_ORDER), f.parent.name, cfg, run,
+                    rows.append((rank(cfg["dataset"], DATASET_ORDER), rank(cfg["variant"], HEAD_ORDER), folder.name, cfg, run,
                                  sets[cfg["dataset"]], theirs))
     if not rows:
         print(f"error: no side-by-side reports under {a.root}; run scripts/study3_external.sh first", file=sys.stderr)

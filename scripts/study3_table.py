@@ -18,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import data, runs  # noqa: E402
+from study3_external_table import scored  # noqa: E402
 
 # Jaderberg et al. 2015 (arXiv 1506.02025), Table 1 (R, RTS, P, E) and section 4.1's text (TC): % error
 PAPER = {
@@ -79,16 +80,13 @@ ST_CNN = ("affine", "projective", "tps")
 
 def independent(ext: Path) -> dict[str, float]:
     """% error of each kept run on the independently made test set of its own protocol
-    (``ext``/<set>/sets.json, written by scripts/study3_external.sh; not the ``_anywhere`` variants)."""
+    (``ext``/<set>/[<batch>/]sets.json, written by scripts/study3_external.sh; not the ``_anywhere`` variants)."""
     if not ext.is_dir():
         raise runs.UsageError(f"no folder {ext} (--ext); pass the folder of the independent sets' reports "
                               "(results/study3/external), or run scripts/study3_external.sh first")
     out = {}
     for s in SETS:
-        f = ext / s / "sets.json"
-        if not f.exists():
-            continue
-        for run, sets in runs.read_json(f, fix="rerun scripts/study3_external.sh to rewrite it").items():
+        for run, sets in scored(ext / s).items():
             theirs = [v for k, v in sets.items() if k.endswith("-ext")]
             if theirs:
                 out[run] = 100 * theirs[0]["error"]
@@ -154,7 +152,7 @@ def main(argv=None) -> int:
     ap.add_argument("sweeps", type=Path, help="the folder holding study3*/runs")
     ap.add_argument("--cut", type=Path, action="append", default=[], help="more folders of runs cut short (e.g. results/study3/gpu_unfinished)")
     ap.add_argument("--headline", action="store_true", help="print README's table only (with the independent sets' errors from --ext)")
-    ap.add_argument("--ext", type=Path, default=Path(__file__).resolve().parents[1] / "results/study3/external", help="folder of <set>/sets.json (scripts/study3_external.sh)")
+    ap.add_argument("--ext", type=Path, default=Path(__file__).resolve().parents[1] / "results/study3/external", help="folder of <set>/[<batch>/]sets.json (scripts/study3_external.sh)")
     a = ap.parse_args(argv)
     done, cut = load(a.sweeps, a.cut)
     if a.headline:

@@ -101,6 +101,36 @@ def test_external_table_pairs_our_set_with_the_independent_one(tmp_path, capsys)
     assert capsys.readouterr().err.count("\n") == 1
 
 
+def test_external_scores_accumulate_in_batches_and_only_new_models_are_scored(tmp_path, capsys):
+    """study3_external.sh scores only the kept models missing from a set's reports, into a batch
+    folder of their own; the tables read every batch (a later one wins for a run scored twice)."""
+    import kept_models
+    import study3_external_table
+
+    def report(err):
+        return {"rts": {"accuracy": 0.99, "error": 0.01, "n": 10000}, "rts-ext": {"accuracy": 1 - err, "error": err, "n": 10000}}
+
+    for name in ("r1", "r2", "r3"):
+        run = tmp_path / "study3" / "runs" / name
+        run.mkdir(parents=True)
+        (run / "config.json").write_text(json.dumps({"dataset": "rts", "variant": "tps", "seed": int(name[1])}))
+        (run / "model.pt").write_bytes(b"")
+    ext = tmp_path / "ext" / "rts"
+    ext.mkdir(parents=True)
+    (ext / "sets.json").write_text(json.dumps({"r1": report(0.02)}))  # the first reports, before batches
+    (ext / "20261130T120000Z").mkdir()
+    (ext / "20261130T120000Z" / "sets.json").write_text(json.dumps({"r2": report(0.03)}))
+    assert kept_models.main(["--sweeps", str(tmp_path), "--dataset", "rts", "--unscored", str(ext)]) == 0
+    assert capsys.readouterr().out.split() == [str(tmp_path / "study3" / "runs" / "r3")]
+    assert kept_models.main(["--sweeps", str(tmp_path), "--dataset", "rts", "--unscored", str(tmp_path / "ext" / "none")]) == 0
+    assert len(capsys.readouterr().out.split()) == 3  # no reports yet: every model
+    (ext / "20261130T130000Z").mkdir()
+    (ext / "20261130T130000Z" / "sets.json").write_text(json.dumps({"r3": report(0.04), "r1": report(0.05)}))
+    assert study3_external_table.main(["--root", str(tmp_path / "ext"), "--runs", str(tmp_path)]) == 0
+    rows = [r.split(" | ") for r in capsys.readouterr().out.splitlines()[2:]]
+    assert [(r[3], r[6].split()[0]) for r in rows] == [("1", "5.00"), ("2", "3.00"), ("3", "4.00")]
+
+
 def test_table_scripts_never_read_a_validation_run_as_a_test_result(tmp_path, capsys):
     """study_table.py leaves --holdout runs out; collect.py names their set as validation."""
     import collect
