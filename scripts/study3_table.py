@@ -141,6 +141,65 @@ def headline(done, cut, ext: dict[str, float]) -> list[str]:
     return lines
 
 
+CONVENTIONAL = ("affine", "projective", "tps", "iterative", "moments", "diffeo")
+NEW = ("polar", "pstn", "glimpse")
+SEEDS = 3  # the issues' bar: a gap is judged only between cells of this many seeds
+
+
+def gap(a: list[float], b: list[float]) -> tuple[float, str]:
+    """Mean of ``a`` minus mean of ``b`` (% error points) and its verdict: "beyond the spread" when
+    the gap exceeds the sum of the two seed sds, both cells having SEEDS seeds; "within the
+    spread" when it does not; "needs 3 seeds" before that (one seed's noise is ~0.2 points)."""
+    d = st.mean(a) - st.mean(b)
+    if min(len(a), len(b)) < SEEDS:
+        return d, f"needs {SEEDS} seeds ({len(b)} and {len(a)} so far)"
+    return d, "beyond the spread" if abs(d) > st.stdev(a) + st.stdev(b) else "within the spread"
+
+
+def verdicts(done) -> list[str]:
+    """The issues' three questions, answered from the runs with the rule of ``gap``: the lowest
+    transformer head against the paper's best ST-CNN (issue 13's target); CoordConv against Conv in
+    the localisation net, head by head; each new head against the lowest conventional head of its
+    set (issue 14's target: a new head lower beyond the spread on at least 2 sets)."""
+    errs = {k: [r["error"] for r in v] for k, v in done.items()}
+    mean = {k: st.mean(v) for k, v in errs.items()}
+    out = ["### The questions, answered by rule (a gap counts when it exceeds the sum of the two cells' seed sds, "
+           f"{SEEDS} seeds each)\n", "Lowest transformer head against the paper's best ST-CNN (mean of the finished seeds):\n",
+           "| set | lowest head | % error (seeds) | paper | verdict |", "|---|---|---|---|---|"]
+    for s in SETS:
+        paper = min([PAPER[(s, h)] for h in ST_CNN if (s, h) in PAPER] or [1.7])
+        heads = [h for h in HEADS if h != "none" and not same_as_affine(h, s) and (s, h, False) in errs]
+        if not heads:
+            continue
+        h = min(heads, key=lambda h: mean[(s, h, False)])
+        m, n = mean[(s, h, False)], len(errs[(s, h, False)])
+        short = "at or below" if round(m, 2) <= paper else f"short by {m - paper:.2f} points"
+        out.append(f"| {SHORT[s]} | {h} | {m:.2f} ({n}) | {paper} | {short}{'' if n >= SEEDS else f', needs {SEEDS} seeds'} |")
+    out += ["", "CoordConv minus Conv in the localisation net (negative: CoordConv lower):\n",
+            "| set | head | CoordConv − Conv (points) | verdict |", "|---|---|---|---|"]
+    for (s, h, c) in sorted(k for k in errs if k[2]):
+        if (s, h, False) in errs:
+            d, v = gap(errs[(s, h, True)], errs[(s, h, False)])
+            out.append(f"| {SHORT[s]} | {h} | {d:+.2f} | {v} |")
+    out += ["", "Each new head minus the lowest conventional head of its set (negative: the new head lower):\n",
+            "| set | new head | lowest conventional | new − conventional (points) | verdict |", "|---|---|---|---|---|"]
+    wins = set()
+    for s in SETS:
+        conv = [h for h in CONVENTIONAL if (s, h, False) in errs]
+        if not conv:
+            continue
+        best = min(conv, key=lambda h: mean[(s, h, False)])
+        for h in NEW:
+            if (s, h, False) not in errs or same_as_affine(h, s):
+                continue
+            d, v = gap(errs[(s, h, False)], errs[(s, best, False)])
+            wins |= {s} if d < 0 and v == "beyond the spread" else set()
+            out.append(f"| {SHORT[s]} | {h} | {best} | {d:+.2f} | {v} |")
+    out += ["", f"Sets where a new head is lower beyond the spread: {', '.join(SHORT[s] for s in SETS if s in wins) or 'none'} "
+                f"({len(wins)} of the 2 issue 14 asks for)."]
+    return out
+
+
 def fmt(errors: list[float]) -> str:
     if len(errors) == 1:
         return f"{errors[0]:.2f} (1 seed)"
@@ -175,6 +234,8 @@ def main(argv=None) -> int:
         print("| set | head | Conv | CoordConv |\n|---|---|---|---|")
         for (s, h, _), rows in sorted(cc.items()):
             print(f"| {SHORT[s]} | {h} | {fmt([r['error'] for r in done.get((s, h, False), [])]) if done.get((s, h, False)) else '–'} | {fmt([r['error'] for r in rows])} |")
+    print()
+    print("\n".join(verdicts(done)))
     print("\n### Every finished run: epochs and training time on the machine that ran it\n")
     print("| set | head | CoordConv | seed | % error | epochs | training time | machine | run |")
     print("|---|---|---|---|---|---|---|---|---|")

@@ -245,6 +245,30 @@ def test_headline_table_means_seeds_brackets_the_independent_set_and_bolds_only_
         study3_table.main([str(sweeps), "--headline", "--ext", str(tmp_path / "nowhere")])
 
 
+def test_verdicts_call_a_gap_only_beyond_the_seed_spread_of_three_seeds(tmp_path):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import study3_table
+
+    assert study3_table.gap([0.6, 0.6, 0.6], [0.8, 0.8]) == pytest.approx((-0.2, "needs 3 seeds (2 and 3 so far)"))
+    assert study3_table.gap([0.5, 0.6, 0.7], [0.8, 0.9, 1.0])[1] == "beyond the spread"  # gap 0.3 > sd 0.1 + 0.1
+    assert study3_table.gap([0.5, 0.7, 0.9], [0.8, 0.9, 1.0])[1] == "within the spread"  # gap 0.2 < 0.2 + 0.1
+    sweeps = tmp_path / "sweeps"
+    for seed, (it, ps, gl, po) in enumerate([(0.9931, 0.9945, 0.9960, 0.990), (0.9929, 0.9944, 0.9961, 0.991),
+                                             (0.9930, 0.9946, 0.9959, 0.992)], start=1):
+        _cell(sweeps, "study3", f"i{seed}", "rts", "iterative", seed, it)  # RTS: iterative 0.70 ± 0.01
+        _cell(sweeps, "study3_newheads", f"p{seed}", "rts", "pstn", seed, ps)  # 0.55: lower beyond the spread
+        _cell(sweeps, "study3_newheads", f"g{seed}", "rotated", "glimpse", seed, gl)  # 28 px: the affine model, never compared
+        _cell(sweeps, "study3_newheads", f"o{seed}", "rts", "polar", seed, po)  # higher beyond the spread: no win
+    _cell(sweeps, "study3", "n1", "rotated", "none", 1, 0.95)
+    done, _ = study3_table.load(sweeps, [])
+    lines = study3_table.verdicts(done)
+    assert "| RTS | pstn | 0.55 (3) | 0.5 | short by 0.05 points |" in lines  # the target row takes any transformer head
+    assert "| RTS | pstn | iterative | -0.15 | beyond the spread |" in lines
+    assert "| RTS | polar | iterative | +0.20 | beyond the spread |" in lines  # 0.20 > sd 0.10 + 0.01
+    assert not any(line.startswith("| R |") for line in lines)  # rotated: only `none` and glimpse-as-affine, no head to rank
+    assert lines[-1].startswith("Sets where a new head is lower beyond the spread: RTS (1 of the 2")
+
+
 def test_readme_holds_the_headline_table_the_committed_runs_give(capsys):
     """README's study-3 table is what the script prints from results/ (regenerate it after new runs)."""
     sys.path.insert(0, str(ROOT / "scripts"))
