@@ -55,7 +55,7 @@ for cell in study3_newheads:rotated:glimpse study3_newheads:rts:glimpse study3_n
   IFS=: read -r sw ds var <<< "$cell"
   if [ -n "$ds" ]; then run "$sw" seed=1 "dataset=$ds" "variant=$var"; else run "$sw"; fi  # "name::": the whole sweep
 done
-run study3_newheads seed=1
+for sw in study3 study3_coordconv study3_newheads; do run "$sw" seed=1; done  # every seed-1 cell the list above left out
 # Seeds 2 and 3, both seeds of a cell together (a mean ± sd per cell as soon as can be), first the
 # cells that decide the issues' questions, cheap sets before TC: the lowest heads on RTS and R
 # beside affine, their CoordConv twins and the new heads there (issue 14's comparison), the
