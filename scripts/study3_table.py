@@ -16,7 +16,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 from common import data, runs  # noqa: E402
 from study3_external_table import scored  # noqa: E402
 
@@ -200,6 +201,39 @@ def verdicts(done) -> list[str]:
     return out
 
 
+GRID = ("study3", "study3_coordconv", "study3_newheads")  # the sweep files of the study's table
+
+
+def left(done, grid=GRID, costs: Path = ROOT / "results/study3/head_costs.md") -> list[str]:
+    """What is left of the study: the runs of ``grid``'s sweep files (sweeps/<name>.yaml, each
+    config resolved as sweep.py will) not finished, per seed, priced at the minutes of one run that
+    scripts/head_costs.py measured for its head and a set of its image size on a quiet 2-core CPU
+    (``costs``, its table; a floor; CoordConv runs at their Conv twins'; "–" if a head is missing). Raises UsageError for a sweep file that cannot be read."""
+    import sweep
+
+    todo = []
+    for name in grid:
+        path = ROOT / "sweeps" / f"{name}.yaml"
+        spec = sweep.load_sweep(path)
+        todo += [(c.dataset, c.variant, c.coordconv, c.seed) for c in sweep.run_configs(spec, sweep.proposals(spec, None, 0), [], path)]
+    finished = {k + (r["seed"],) for k, rows in done.items() for r in rows}
+    minutes = {}  # (set, head) -> minutes of one run, from head_costs.md's rows "| set | head | ... | N min |"
+    for line in costs.read_text().splitlines() if costs.exists() else []:
+        cells = line.strip("| ").split(" | ")
+        if len(cells) > 2 and cells[-1].endswith(" min") and cells[0] in SETS:
+            minutes[(cells[0], cells[1])] = float(cells[-1].split()[0])
+    out = [f"### Left to run: the runs of {', '.join(f'sweeps/{g}.yaml' for g in grid)} not finished, priced at "
+           f"scripts/head_costs.py's minutes of one run on a quiet 2-core CPU ({costs.relative_to(ROOT) if costs.is_relative_to(ROOT) else costs}; a floor)\n",
+           "| seed | runs left | CPU hours |", "|---|---|---|"]
+    for seed in sorted({k[3] for k in todo}):
+        rest = [k for k in todo if k[3] == seed and k not in finished]
+        priced = [next((minutes[(t, k[1])] for t in [k[0]] + SETS if (t, k[1]) in minutes and data.image_size(t) == data.image_size(k[0])), None)
+                  for k in rest]  # head_costs times one set per image size (R for P and E)
+        hours = "–" if None in priced else f"{sum(priced) / 60:.1f}"
+        out.append(f"| {seed} | {len(rest)} | {hours} |")
+    return out
+
+
 def fmt(errors: list[float]) -> str:
     if len(errors) == 1:
         return f"{errors[0]:.2f} (1 seed)"
@@ -248,6 +282,8 @@ def main(argv=None) -> int:
         print("|---|---|---|---|---|---|---|---|")
         for (s, h, c), r in sorted(cut, key=lambda kr: (SETS.index(kr[0][0]), kr[0][1])):
             print(f"| {SHORT[s]} | {h} | {c} | {r['seed']} | {r['epochs']}/{r['of']} | {r['error']:.2f} | {r['machine']} | {r['run']} |")
+    print()
+    print("\n".join(left(done)))
     return 0
 
 

@@ -1,6 +1,7 @@
 """Study 3's building blocks: the paper's models, the downsampling rule, EMA, the validation
 split, and P-STN's evaluation draws."""
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -267,6 +268,24 @@ def test_verdicts_call_a_gap_only_beyond_the_seed_spread_of_three_seeds(tmp_path
     assert "| RTS | polar | iterative | +0.20 | beyond the spread |" in lines  # 0.20 > sd 0.10 + 0.01
     assert not any(line.startswith("| R |") for line in lines)  # rotated: only `none` and glimpse-as-affine, no head to rank
     assert lines[-1].startswith("Sets where a new head is lower beyond the spread: RTS (1 of the 2")
+
+
+def test_what_is_left_is_the_whole_grid_before_any_run_and_priced_as_head_costs_prices_it(tmp_path):
+    """With no finished run, the runs left are the three sweep files' 129 and their hours add up to
+    the grid total head_costs.py printed from the same per-run minutes; a head it did not time is "–"."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import study3_table
+
+    costs = ROOT / "results/study3/head_costs.md"
+    rows = [line.strip("| ").split(" | ") for line in study3_table.left({}, costs=costs)[3:]]
+    assert [r[0] for r in rows] == ["1", "2", "3"] and sum(int(r[1]) for r in rows) == 129
+    total = float(re.search(r"129 runs, ([\d.]+) hours", costs.read_text()).group(1))
+    assert sum(float(r[2]) for r in rows) == pytest.approx(total, abs=0.2)
+    partial = tmp_path / "costs.md"
+    partial.write_text("| rotated | affine | 11,086 | 119,050 | 22.3 | 2,073 | 8,572 | 1.00x | 12 min |\n")
+    assert all(line.endswith("| – |") for line in study3_table.left({}, costs=partial)[3:])
+    done = {("rts", "affine", False): [{"seed": 2, "error": 0.7}]}
+    assert study3_table.left(done, costs=costs)[4].startswith("| 2 | 42 |")
 
 
 def test_readme_holds_the_headline_table_the_committed_runs_give(capsys):
