@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from common import runs  # noqa: E402
 from common.data import DATASETS  # noqa: E402
-from study3_external_table import scored  # noqa: E402
+from study3_external_table import reports  # noqa: E402
 
 SWEEPS = ("study3", "study3_coordconv", "study3_newheads")  # the recipe searches' models are not kept
 
@@ -42,15 +42,15 @@ def main(argv=None) -> int:
     ap.add_argument("--dataset", help="only models trained on this set")
     ap.add_argument("--newer", type=Path, help="only models written after this file (every model if it does not exist)")
     ap.add_argument("--unscored", type=Path, metavar="FOLDER",
-                    help="only models not yet in FOLDER's [<batch>/]sets.json (scripts/study3_external.sh's reports on one set)")
+                    help="only models not scored in FOLDER's [<batch>/]sets.json since they were written (scripts/study3_external.sh's reports on one set)")
     ap.add_argument("--datasets", action="store_true", help="print the sets they were trained on, once each, not the folders")
     a = ap.parse_args(argv)
     found = kept(a.sweeps, a.dataset)
     if a.newer is not None and a.newer.exists():
         found = [r for r in found if (r.path / "model.pt").stat().st_mtime > a.newer.stat().st_mtime]
-    if a.unscored is not None:
-        done = scored(a.unscored) if a.unscored.is_dir() else {}
-        found = [r for r in found if r.name not in done]
+    if a.unscored is not None:  # a model written after its last score (trained again under its name) counts as unscored
+        when = {run: f.stat().st_mtime for f, report in reports(a.unscored) for run in report}
+        found = [r for r in found if (r.path / "model.pt").stat().st_mtime > when.get(r.name, float("-inf"))]
     for line in dict.fromkeys(r.config["dataset"] for r in found) if a.datasets else (r.path for r in found):
         print(line)
     return 0

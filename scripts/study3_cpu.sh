@@ -56,10 +56,10 @@ for cell in study3_newheads:rotated:glimpse study3_newheads:rts:glimpse study3_n
   if [ -n "$ds" ]; then run "$sw" seed=1 "dataset=$ds" "variant=$var"; else run "$sw"; fi  # "name::": the whole sweep
 done
 for sw in study3 study3_coordconv study3_newheads; do run "$sw" seed=1; done  # every seed-1 cell the list above left out
-# Seeds 2 and 3, both seeds of a cell together (a mean ± sd per cell as soon as can be), first the
-# cells that decide the issues' questions, cheap sets before TC: the lowest heads on RTS and R
+# Seeds 2 and 3 of the cells that decide the issues' questions, both seeds of a cell together (a
+# mean ± sd per cell as soon as can be), cheap sets before TC: the lowest heads on RTS and R
 # beside affine, their CoordConv twins and the new heads there (issue 14's comparison), the
-# paper's CNN, the lowest heads on P and E, then TC's; then every other cell.
+# paper's CNN, the lowest heads on P and E, then TC's; then every other cell, seed 2 before seed 3.
 for cell in study3:rts:iterative study3_newheads:rts:glimpse study3:rts:affine study3_coordconv:rts:affine study3_coordconv:rts:iterative \
             study3:rotated:iterative study3_newheads:rotated:pstn study3_newheads:rts:pstn study3:rotated:affine \
             study3:rotated:none study3:rts:none study3:projective:tps study3:projective:affine study3:elastic:iterative study3:elastic:projective \

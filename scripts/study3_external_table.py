@@ -8,6 +8,7 @@ scoring of newly kept models; this reads them all).
 that had learned our generator's quirks would lose accuracy on theirs beyond the intervals.
 """
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -19,14 +20,29 @@ from common.metrics import wilson_interval  # noqa: E402
 from study_table import DATASET_ORDER, HEAD_ORDER, rank  # noqa: E402
 
 
+BATCH = re.compile(r"\d{8}T\d{6}Z")  # scripts/study3_external.sh names each batch by its UTC stamp
+
+
+def reports(folder: Path) -> list[tuple[Path, dict]]:
+    """The reports on one independent set, oldest first: ``folder``/sets.json (a set's first
+    scoring) then ``folder``/<UTC stamp>/sets.json, each {run: {set: {"accuracy", "error", "n"}, ...}}.
+    Raises UsageError (one line, what to do) for a file that is not JSON or a folder that is not a batch."""
+    stray = [p.name for p in folder.iterdir() if p.is_dir() and not BATCH.fullmatch(p.name)] if folder.is_dir() else []
+    if stray:
+        raise runs.UsageError(f"{folder} holds {', '.join(stray)}, not a batch of scripts/study3_external.sh "
+                              "(named YYYYMMDDTHHMMSSZ); move it out of that folder")
+    first = [folder / "sets.json"] if (folder / "sets.json").exists() else []
+    files = first + sorted(folder.glob("*/sets.json"), key=lambda f: f.parent.name)  # stamps sort by time
+    fix = {f: f"delete {f} (and its sets.md) and rerun scripts/study3_external.sh to score its runs again" for f in files}
+    return [(f, runs.read_json(f, fix=fix[f])) for f in files]
+
+
 def scored(folder: Path) -> dict[str, dict]:
-    """Every run scored on one independent set: ``folder``/sets.json and ``folder``/<batch>/sets.json
-    merged, {run: {set: {"accuracy", "error", "n"}, ...}}; a later batch wins for a run scored twice.
-    Raises UsageError (one line, what to do) for a file that is not JSON."""
-    files = sorted(folder.glob("*/sets.json"), key=lambda f: f.parent.name)  # batches are UTC stamps: oldest first
+    """Every run scored on one independent set (``reports`` merged); a later batch wins for a run
+    scored twice (a model trained again under the same name). Raises UsageError as ``reports``."""
     out = {}
-    for f in ([folder / "sets.json"] if (folder / "sets.json").exists() else []) + files:
-        out.update(runs.read_json(f, fix=f"delete {f.parent} and rerun scripts/study3_external.sh to score its runs again"))
+    for _, report in reports(folder):
+        out.update(report)
     return out
 
 

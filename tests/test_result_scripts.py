@@ -2,6 +2,7 @@
 import contextlib
 import io
 import json
+import os
 import random
 import subprocess
 import sys
@@ -129,6 +130,20 @@ def test_external_scores_accumulate_in_batches_and_only_new_models_are_scored(tm
     assert study3_external_table.main(["--root", str(tmp_path / "ext"), "--runs", str(tmp_path)]) == 0
     rows = [r.split(" | ") for r in capsys.readouterr().out.splitlines()[2:]]
     assert [(r[3], r[6].split()[0]) for r in rows] == [("1", "5.00"), ("2", "3.00"), ("3", "4.00")]
+    (ext / "20261130T110000Z").mkdir()  # an older batch written last: stamps, not file dates, decide which score wins
+    (ext / "20261130T110000Z" / "sets.json").write_text(json.dumps({"r3": report(0.09)}))
+    assert study3_external_table.scored(ext)["r3"]["rts-ext"]["error"] == 0.04
+    model = tmp_path / "study3" / "runs" / "r2" / "model.pt"  # r2 trained again under its name after its score
+    os.utime(model, (model.stat().st_mtime + 3600,) * 2)
+    assert kept_models.main(["--sweeps", str(tmp_path), "--dataset", "rts", "--unscored", str(ext)]) == 0
+    assert capsys.readouterr().out.split() == [str(model.parent)]
+    import study3_table  # README's bracket reads the batches too, also where a set has no first report
+    (ext / "sets.json").unlink()
+    assert study3_table.independent(tmp_path / "ext") == {"r1": 5.0, "r2": 3.0, "r3": 4.0}
+    (ext / "compare").mkdir()  # a folder that is no batch (e.g. an evaluate.py --out by hand) is named, not merged
+    assert study3_external_table.main(["--root", str(tmp_path / "ext"), "--runs", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "compare" in err and "move it out" in err
 
 
 def test_table_scripts_never_read_a_validation_run_as_a_test_result(tmp_path, capsys):

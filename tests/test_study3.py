@@ -250,7 +250,7 @@ def test_verdicts_call_a_gap_only_beyond_the_seed_spread_of_three_seeds(tmp_path
     sys.path.insert(0, str(ROOT / "scripts"))
     import study3_table
 
-    assert study3_table.gap([0.6, 0.6, 0.6], [0.8, 0.8]) == pytest.approx((-0.2, "needs 3 seeds (2 and 3 so far)"))
+    assert study3_table.gap([0.6, 0.6, 0.6], [0.8, 0.8]) == pytest.approx((-0.2, "needs 3 seeds (3 and 2 so far)"))
     assert study3_table.gap([0.5, 0.6, 0.7], [0.8, 0.9, 1.0])[1] == "beyond the spread"  # gap 0.3 > sd 0.1 + 0.1
     assert study3_table.gap([0.5, 0.7, 0.9], [0.8, 0.9, 1.0])[1] == "within the spread"  # gap 0.2 < 0.2 + 0.1
     sweeps = tmp_path / "sweeps"
@@ -262,12 +262,21 @@ def test_verdicts_call_a_gap_only_beyond_the_seed_spread_of_three_seeds(tmp_path
         _cell(sweeps, "study3_newheads", f"o{seed}", "rts", "polar", seed, po)  # higher beyond the spread: no win
     _cell(sweeps, "study3", "n1", "rotated", "none", 1, 0.95)
     done, _ = study3_table.load(sweeps, [])
-    lines = study3_table.verdicts(done)
+    lines = study3_table.verdicts(done, planned={("rts", "iterative")})
     assert "| RTS | pstn | 0.55 (3) | 0.5 | short by 0.05 points |" in lines  # the target row takes any transformer head
     assert "| RTS | pstn | iterative | -0.15 | beyond the spread |" in lines
     assert "| RTS | polar | iterative | +0.20 | beyond the spread |" in lines  # 0.20 > sd 0.10 + 0.01
     assert not any(line.startswith("| R |") for line in lines)  # rotated: only `none` and glimpse-as-affine, no head to rank
     assert lines[-1].startswith("Sets where a new head is lower beyond the spread: RTS (1 of the 2")
+    # a conventional head of the grid with no finished run on the set: no new head is judged there yet
+    lines = study3_table.verdicts(done, planned={("rts", "iterative"), ("rts", "tps")})
+    assert "| RTS | pstn | iterative | -0.15 | needs tps (no finished run yet) |" in lines
+    assert lines[-1].startswith("Sets where a new head is lower beyond the spread: none")
+    for seed, acc in ((4, 0.9955), (5, 0.9960)):  # iterative 0.70 ± 0.01 -> 0.59 ± 0.15 over five seeds: 0.09 above 0.5, within one sd
+        _cell(sweeps, "study3", f"i{seed}", "rts", "iterative", seed, acc)
+    _cell(sweeps, "study3_newheads", "p4", "rts", "pstn", 4, 0.990)  # pstn's mean rises above iterative's
+    lines = study3_table.verdicts(study3_table.load(sweeps, [])[0], planned=set())
+    assert any(line.startswith("| RTS | iterative |") and line.endswith("short by 0.09 points (within one seed sd) |") for line in lines)
 
 
 def test_what_is_left_is_the_whole_grid_before_any_run_and_priced_as_head_costs_prices_it(tmp_path):
