@@ -3,8 +3,9 @@
 # five protocols again with other tools and other draws; each kept model is scored on our test set
 # and on that one, side by side (evaluate.py --out: sets.md, sets.json, sets.png). Any other
 # results/study3/external/<set>_<variant>.npz (e.g. cluttered_anywhere) is scored the same way.
-# Only models not scored there yet are evaluated, as one batch: results/study3/external/<name>/<UTC stamp>/
-# (a set's first reports sit in <name>/ itself); to score a set's models again, delete its folder.
+# Only models not scored there yet (or trained again since: models.json holds the weights' sha256) are
+# evaluated, as one batch: results/study3/external/<name>/<UTC stamp>/ (a set's first reports sit in
+# <name>/ itself); to score a set's models again, delete its folder.
 #   scripts/study3_external.sh                     # every set; all the batches in one table: results/study3/external/table.md
 #   scripts/study3_external.sh projective elastic  # only these sets (after new models of theirs); the table keeps the rest
 set -euo pipefail
@@ -29,6 +30,8 @@ for npz in "$ext"/*.npz; do
   [ ${#runs[@]} -gt 0 ] || continue
   echo "== $name: ${#runs[@]} models not scored there yet"
   # the runs' own eval/ folders are scratch here (untracked); their full reports live in results/study3/metrics
-  "$PY" evaluate.py "${runs[@]}" --sets "$set" --test-file "$set-ext=$npz" --curves false --wandb false --out "$ext/$name/$(date -u +%Y%m%dT%H%M%SZ)"
+  batch=$ext/$name/$(date -u +%Y%m%dT%H%M%SZ)
+  "$PY" evaluate.py "${runs[@]}" --sets "$set" --test-file "$set-ext=$npz" --curves false --wandb false --out "$batch"
+  "$PY" scripts/kept_models.py --fingerprints "${runs[@]}" > "$batch/.models.json.tmp" && mv "$batch/.models.json.tmp" "$batch/models.json"  # which weights were scored
 done
 "$PY" scripts/study3_external_table.py > "$ext/.table.md.tmp" && mv "$ext/.table.md.tmp" "$ext/table.md" && cat "$ext/table.md"

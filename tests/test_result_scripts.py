@@ -2,7 +2,6 @@
 import contextlib
 import io
 import json
-import os
 import random
 import subprocess
 import sys
@@ -13,6 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 import metric_agreement  # noqa: E402
+from common.errors import UsageError  # noqa: E402
 
 
 def test_ties_share_their_average_rank():
@@ -133,10 +133,18 @@ def test_external_scores_accumulate_in_batches_and_only_new_models_are_scored(tm
     (ext / "20261130T110000Z").mkdir()  # an older batch written last: stamps, not file dates, decide which score wins
     (ext / "20261130T110000Z" / "sets.json").write_text(json.dumps({"r3": report(0.09)}))
     assert study3_external_table.scored(ext)["r3"]["rts-ext"]["error"] == 0.04
-    model = tmp_path / "study3" / "runs" / "r2" / "model.pt"  # r2 trained again under its name after its score
-    os.utime(model, (model.stat().st_mtime + 3600,) * 2)
+    runs_dir = tmp_path / "study3" / "runs"
+    assert kept_models.main(["--fingerprints", str(runs_dir / "r2"), str(runs_dir / "r3")]) == 0  # what study3_external.sh records
+    (ext / "20261130T120000Z" / "models.json").write_text(capsys.readouterr().out)
     assert kept_models.main(["--sweeps", str(tmp_path), "--dataset", "rts", "--unscored", str(ext)]) == 0
-    assert capsys.readouterr().out.split() == [str(model.parent)]
+    assert capsys.readouterr().out.split() == []  # the recorded weights are the current ones (whatever the file dates)
+    (runs_dir / "r2" / "model.pt").write_bytes(b"retrained")  # r2 trained again under its name after its score
+    assert kept_models.main(["--sweeps", str(tmp_path), "--dataset", "rts", "--unscored", str(ext)]) == 0
+    assert capsys.readouterr().out.split() == [str(runs_dir / "r2")]
+    (runs_dir / "r2" / "model.pt").unlink()
+    with pytest.raises(UsageError, match="no model.pt in .*r2.*study3_pack"):
+        kept_models.main(["--fingerprints", str(runs_dir / "r2")])
+    (runs_dir / "r2" / "model.pt").write_bytes(b"")
     import study3_table  # README's bracket reads the batches too, also where a set has no first report
     (ext / "sets.json").unlink()
     assert study3_table.independent(tmp_path / "ext") == {"r1": 5.0, "r2": 3.0, "r3": 4.0}
