@@ -231,7 +231,8 @@ def left(done, grid=GRID, costs: Path = ROOT / "results/study3/head_costs.md") -
     """What is left of the study: the runs of ``grid``'s sweep files (sweeps/<name>.yaml, each
     config resolved as sweep.py will) not finished, per seed, priced at the minutes of one run that
     scripts/head_costs.py measured for its head and a set of its image size on a quiet 2-core CPU
-    (``costs``, its table; a floor; CoordConv runs at their Conv twins'; "–" if a head is missing). Raises UsageError for a sweep file that cannot be read."""
+    (``costs``, its table; a floor; CoordConv runs at their Conv twins'; "–" if a head is missing).
+    Raises UsageError for a sweep file that cannot be read."""
     todo = grid_runs(grid)
     finished = {k + (r["seed"],) for k, rows in done.items() for r in rows}
     minutes = {}  # (set, head) -> minutes of one run, from head_costs.md's rows "| set | head | ... | N min |"
@@ -262,7 +263,7 @@ def main(argv=None) -> int:
     ap.add_argument("sweeps", type=Path, help="the folder holding study3*/runs")
     ap.add_argument("--cut", type=Path, action="append", default=[], help="more folders of runs cut short (e.g. results/study3/gpu_unfinished)")
     ap.add_argument("--headline", action="store_true", help="print README's table only (with the independent sets' errors from --ext)")
-    ap.add_argument("--ext", type=Path, default=Path(__file__).resolve().parents[1] / "results/study3/external", help="folder of <set>/[<batch>/]sets.json (scripts/study3_external.sh)")
+    ap.add_argument("--ext", type=Path, default=ROOT / "results/study3/external", help="folder of <set>/[<batch>/]sets.json (scripts/study3_external.sh)")
     a = ap.parse_args(argv)
     done, cut = load(a.sweeps, a.cut)
     if a.headline:
