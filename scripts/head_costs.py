@@ -46,18 +46,24 @@ def run_minutes(epochs: int, train_per_s: float, test_per_s: float, n_train: int
     return epochs * (n_train / train_per_s + n_test / test_per_s) / 60
 
 
-def grid_runs(paths: list[str]) -> list[tuple[str, str, int, int, int]]:
-    """(dataset, head, epochs, training digits, digits scored per epoch) of every run the sweep
-    files ``paths`` make, each config resolved as its train.py will (``sweep.run_configs``).
-    Raises UsageError (one line) for a file that cannot be read or expanded."""
+def grid_configs(paths: list[str]) -> list[Config]:
+    """The config of every run the sweep files ``paths`` make, each resolved as its train.py will
+    (``sweep.run_configs``). Raises UsageError (one line) for a file that cannot be read or expanded."""
     out = []
     for path in paths:
         spec = sweep.load_sweep(Path(path))
-        for cfg in sweep.run_configs(spec, sweep.proposals(spec, None, 0), [], path):
-            n_train = MNIST_TRAIN - cfg.holdout
-            n_train = min(n_train, cfg.train_limit) if cfg.train_limit else n_train
-            n_test = cfg.holdout or MNIST_TEST
-            out.append((cfg.dataset, cfg.variant, cfg.epochs, n_train, min(n_test, cfg.test_limit) if cfg.test_limit else n_test))
+        out += sweep.run_configs(spec, sweep.proposals(spec, None, 0), [], path)
+    return out
+
+
+def grid_runs(paths: list[str]) -> list[tuple[str, str, int, int, int]]:
+    """(dataset, head, epochs, training digits, digits scored per epoch) of every run of ``grid_configs(paths)``."""
+    out = []
+    for cfg in grid_configs(paths):
+        n_train = MNIST_TRAIN - cfg.holdout
+        n_train = min(n_train, cfg.train_limit) if cfg.train_limit else n_train
+        n_test = cfg.holdout or MNIST_TEST
+        out.append((cfg.dataset, cfg.variant, cfg.epochs, n_train, min(n_test, cfg.test_limit) if cfg.test_limit else n_test))
     return out
 
 

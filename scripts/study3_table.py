@@ -164,7 +164,7 @@ def verdicts(done, planned: set[tuple[str, str]] | None = None) -> list[str]:
     and each new head against the lowest conventional head of its set (issue 14's target: a new head
     lower beyond the spread on at least 2 sets), both with the rule of ``gap``. A new head is judged
     only once every conventional head ``planned`` on its set ((set, head) of the grid's runs;
-    default: the GRID sweep files') has finished."""
+    default: the study's sweep files') has finished."""
     planned = {k[:2] for k in grid_runs()} if planned is None else planned
     errs = {k: [r["error"] for r in v] for k, v in done.items()}
     mean = {k: st.mean(v) for k, v in errs.items()}
@@ -211,25 +211,17 @@ def verdicts(done, planned: set[tuple[str, str]] | None = None) -> list[str]:
     return out
 
 
-GRID = ("study3", "study3_coordconv", "study3_newheads")  # the sweep files of the study's table
+def grid_runs(grid=None) -> list[tuple[str, str, bool, int]]:
+    """(set, head, CoordConv, seed) of every run of the study's sweep files (head_costs.GRID, or
+    ``grid``'s paths), resolved as sweep.py will. Raises UsageError for a file that cannot be read."""
+    import head_costs
+
+    return [(c.dataset, c.variant, c.coordconv, c.seed) for c in head_costs.grid_configs(grid or head_costs.GRID)]
 
 
-def grid_runs(grid=GRID) -> list[tuple[str, str, bool, int]]:
-    """(set, head, CoordConv, seed) of every run of ``grid``'s sweep files (sweeps/<name>.yaml),
-    each config resolved as sweep.py will. Raises UsageError for a file that cannot be read."""
-    import sweep
-
-    out = []
-    for name in grid:
-        path = ROOT / "sweeps" / f"{name}.yaml"
-        spec = sweep.load_sweep(path)
-        out += [(c.dataset, c.variant, c.coordconv, c.seed) for c in sweep.run_configs(spec, sweep.proposals(spec, None, 0), [], path)]
-    return out
-
-
-def left(done, grid=GRID, costs: Path = ROOT / "results/study3/head_costs.md") -> list[str]:
-    """What is left of the study: the runs of ``grid``'s sweep files (sweeps/<name>.yaml, each
-    config resolved as sweep.py will) not finished, per seed, priced at the minutes of one run that
+def left(done, grid=None, costs: Path = ROOT / "results/study3/head_costs.md") -> list[str]:
+    """What is left of the study: the runs of ``grid_runs(grid)`` not finished, per seed, priced at
+    the minutes of one run that
     scripts/head_costs.py measured for its head and a set of its image size on a quiet 2-core CPU
     (``costs``, its table; a floor; CoordConv runs at their Conv twins'; "–" if a head is missing).
     Raises UsageError for a sweep file that cannot be read."""
@@ -240,7 +232,10 @@ def left(done, grid=GRID, costs: Path = ROOT / "results/study3/head_costs.md") -
         cells = line.strip("| ").split(" | ")
         if len(cells) > 2 and cells[-1].endswith(" min") and cells[0] in SETS:
             minutes[(cells[0], cells[1])] = float(cells[-1].split()[0])
-    out = [f"### Left to run: the runs of {', '.join(f'sweeps/{g}.yaml' for g in grid)} not finished, priced at "
+    import head_costs
+
+    files = ", ".join(f"sweeps/{Path(g).name}" for g in (grid or head_costs.GRID))
+    out = [f"### Left to run: the runs of {files} not finished, priced at "
            f"scripts/head_costs.py's minutes of one run on a quiet 2-core CPU ({costs.relative_to(ROOT) if costs.is_relative_to(ROOT) else costs}; a floor)\n",
            "| seed | runs left | CPU hours |", "|---|---|---|"]
     for seed in sorted({k[3] for k in todo}):
