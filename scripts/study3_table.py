@@ -160,8 +160,9 @@ def gap(a: list[float], b: list[float]) -> tuple[float, str]:
 def verdicts(done, planned: set[tuple[str, str]] | None = None) -> list[str]:
     """The issues' three questions, answered from the runs: the lowest transformer head against the
     paper's best ST-CNN (issue 13's target; the paper gives one figure, no spread: a mean above it by
-    no more than its seed sd says so); CoordConv against Conv in the localisation net, head by head,
-    and each new head against the lowest conventional head of its set (issue 14's target: a new head
+    no more than its seed sd says so); CoordConv against Conv in the localisation net, head by head;
+    every other conventional head and the plain CNN against the recurrent head (studies 1-2 found it
+    the best STN: README's conclusion, re-read), and each new head against the lowest conventional head of its set (issue 14's target: a new head
     lower beyond the spread on at least 2 sets), both with the rule of ``gap``. A new head is judged
     only once every conventional head ``planned`` on its set ((set, head) of the grid's runs;
     default: the study's sweep files') has finished."""
@@ -190,6 +191,13 @@ def verdicts(done, planned: set[tuple[str, str]] | None = None) -> list[str]:
         if (s, h, False) in errs:
             d, v = gap(errs[(s, h, True)], errs[(s, h, False)])
             out.append(f"| {SHORT[s]} | {h} | {d:+.2f} | {v} |")
+    out += ["", "Each other conventional head, and the plain CNN, minus the recurrent head (IC-STN) of its set "
+                "(positive: the recurrent head lower):\n",
+            "| set | head | head − iterative (points) | verdict |", "|---|---|---|---|"]
+    for s in SETS:
+        if (s, "iterative", False) in errs:
+            out += [f"| {SHORT[s]} | {h} | {d:+.2f} | {v} |" for h in ("none",) + CONVENTIONAL if h != "iterative"
+                    and (s, h, False) in errs for d, v in [gap(errs[(s, h, False)], errs[(s, "iterative", False)])]]
     out += ["", "Each new head minus the lowest conventional head of its set (negative: the new head lower):\n",
             "| set | new head | lowest conventional | new − conventional (points) | verdict |", "|---|---|---|---|---|"]
     wins = set()

@@ -261,11 +261,15 @@ def test_verdicts_call_a_gap_only_beyond_the_seed_spread_of_three_seeds(tmp_path
         _cell(sweeps, "study3_newheads", f"g{seed}", "rotated", "glimpse", seed, gl)  # 28 px: the affine model, never compared
         _cell(sweeps, "study3_newheads", f"o{seed}", "rts", "polar", seed, po)  # higher beyond the spread: no win
     _cell(sweeps, "study3", "n1", "rotated", "none", 1, 0.95)
+    _cell(sweeps, "study3", "m1", "rts", "moments", 1, 0.9925)
     done, _ = study3_table.load(sweeps, [])
     lines = study3_table.verdicts(done, planned={("rts", "iterative")})
     assert "| RTS | pstn | 0.55 (3) | 0.5 | short by 0.05 points |" in lines  # the target row takes any transformer head
     assert "| RTS | pstn | iterative | -0.15 | beyond the spread |" in lines
     assert "| RTS | polar | iterative | +0.20 | beyond the spread |" in lines  # 0.20 > sd 0.10 + 0.01
+    recurrent = lines[lines.index("| set | head | head − iterative (points) | verdict |") + 2:]
+    assert recurrent[0] == "| RTS | moments | +0.05 | needs 3 seeds (1 and 3 so far) |"  # conventional heads and `none` only
+    assert recurrent[1] == ""
     assert not any(line.startswith("| R |") for line in lines)  # rotated: only `none` and glimpse-as-affine, no head to rank
     assert lines[-1].startswith("Sets where a new head is lower beyond the spread: RTS (1 of the 2")
     # a conventional head of the grid with no finished run on the set: no new head is judged there yet
