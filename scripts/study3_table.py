@@ -157,8 +157,19 @@ def gap(a: list[float], b: list[float]) -> tuple[float, str]:
     return d, "beyond the spread" if abs(d) > st.stdev(a) + st.stdev(b) else "within the spread"
 
 
+def welch_p(a: list[float], b: list[float]) -> str:
+    """Two-sided p of Welch's t-test (unequal variances; Welch 1947) of the two cells' seed errors,
+    as text: "–" below 2 seeds a cell or with no spread in either. A check on ``gap``'s rule, not a
+    replacement: with 3 seeds a cell a gap beyond the spread can still have p near 0.1."""
+    if min(len(a), len(b)) < 2 or st.stdev(a) + st.stdev(b) == 0:
+        return "–"
+    from scipy.stats import ttest_ind
+
+    return f"{ttest_ind(a, b, equal_var=False).pvalue:.2f}"
+
+
 def verdicts(done, planned: set[tuple[str, str]] | None = None) -> list[str]:
-    """The issues' three questions, answered from the runs: the lowest transformer head against the
+    """The issues' three questions, answered from the runs (beside each gap, Welch's p as a check): the lowest transformer head against the
     paper's best ST-CNN (issue 13's target; the paper gives one figure, no spread: a mean above it by
     no more than its seed sd says so); CoordConv against Conv in the localisation net, head by head;
     every other conventional head and the plain CNN against the recurrent head (studies 1-2 found it
@@ -186,20 +197,21 @@ def verdicts(done, planned: set[tuple[str, str]] | None = None) -> list[str]:
             short += " (within one seed sd)"
         out.append(f"| {SHORT[s]} | {h} | {m:.2f} ({n}) | {paper} | {short} |")
     out += ["", "CoordConv minus Conv in the localisation net (negative: CoordConv lower):\n",
-            "| set | head | CoordConv − Conv (points) | verdict |", "|---|---|---|---|"]
+            "| set | head | CoordConv − Conv (points) | verdict | Welch p |", "|---|---|---|---|---|"]
     for (s, h, c) in sorted((k for k in errs if k[2]), key=lambda k: (SETS.index(k[0]), HEADS.index(k[1]))):
         if (s, h, False) in errs:
             d, v = gap(errs[(s, h, True)], errs[(s, h, False)])
-            out.append(f"| {SHORT[s]} | {h} | {d:+.2f} | {v} |")
+            out.append(f"| {SHORT[s]} | {h} | {d:+.2f} | {v} | {welch_p(errs[(s, h, True)], errs[(s, h, False)])} |")
     out += ["", "Each other conventional head, and the plain CNN, minus the recurrent head (IC-STN) of its set "
                 "(positive: the recurrent head lower):\n",
-            "| set | head | head − iterative (points) | verdict |", "|---|---|---|---|"]
+            "| set | head | head − iterative (points) | verdict | Welch p |", "|---|---|---|---|---|"]
     for s in SETS:
         if (s, "iterative", False) in errs:
-            out += [f"| {SHORT[s]} | {h} | {d:+.2f} | {v} |" for h in ("none",) + CONVENTIONAL if h != "iterative"
-                    and (s, h, False) in errs for d, v in [gap(errs[(s, h, False)], errs[(s, "iterative", False)])]]
+            it = errs[(s, "iterative", False)]
+            out += [f"| {SHORT[s]} | {h} | {d:+.2f} | {v} | {welch_p(errs[(s, h, False)], it)} |" for h in ("none",) + CONVENTIONAL
+                    if h != "iterative" and (s, h, False) in errs for d, v in [gap(errs[(s, h, False)], it)]]
     out += ["", "Each new head minus the lowest conventional head of its set (negative: the new head lower):\n",
-            "| set | new head | lowest conventional | new − conventional (points) | verdict |", "|---|---|---|---|---|"]
+            "| set | new head | lowest conventional | new − conventional (points) | verdict | Welch p |", "|---|---|---|---|---|---|"]
     wins = set()
     for s in SETS:
         conv = [h for h in CONVENTIONAL if (s, h, False) in errs]
@@ -213,7 +225,7 @@ def verdicts(done, planned: set[tuple[str, str]] | None = None) -> list[str]:
             d, v = gap(errs[(s, h, False)], errs[(s, best, False)])
             v = f"needs {', '.join(missing)} (no finished run yet)" if missing else v
             wins |= {s} if d < 0 and v == "beyond the spread" else set()
-            out.append(f"| {SHORT[s]} | {h} | {best} | {d:+.2f} | {v} |")
+            out.append(f"| {SHORT[s]} | {h} | {best} | {d:+.2f} | {v} | {welch_p(errs[(s, h, False)], errs[(s, best, False)])} |")
     out += ["", f"Sets where a new head is lower beyond the spread: {', '.join(SHORT[s] for s in SETS if s in wins) or 'none'} "
                 f"({len(wins)} of the 2 issue 14 asks for)."]
     return out

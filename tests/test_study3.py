@@ -265,16 +265,16 @@ def test_verdicts_call_a_gap_only_beyond_the_seed_spread_of_three_seeds(tmp_path
     done, _ = study3_table.load(sweeps, [])
     lines = study3_table.verdicts(done, planned={("rts", "iterative")})
     assert "| RTS | pstn | 0.55 (3) | 0.5 | short by 0.05 points |" in lines  # the target row takes any transformer head
-    assert "| RTS | pstn | iterative | -0.15 | beyond the spread |" in lines
-    assert "| RTS | polar | iterative | +0.20 | beyond the spread |" in lines  # 0.20 > sd 0.10 + 0.01
-    recurrent = lines[lines.index("| set | head | head − iterative (points) | verdict |") + 2:]
-    assert recurrent[0] == "| RTS | moments | +0.05 | needs 3 seeds (1 and 3 so far) |"  # conventional heads and `none` only
+    assert "| RTS | pstn | iterative | -0.15 | beyond the spread | 0.00 |" in lines  # Welch p: sds 0.01, 3 seeds each
+    assert "| RTS | polar | iterative | +0.20 | beyond the spread | 0.07 |" in lines  # 0.20 > sd 0.10 + 0.01, yet p 0.07
+    recurrent = lines[lines.index("| set | head | head − iterative (points) | verdict | Welch p |") + 2:]
+    assert recurrent[0] == "| RTS | moments | +0.05 | needs 3 seeds (1 and 3 so far) | – |"  # conventional heads and `none` only
     assert recurrent[1] == ""
     assert not any(line.startswith("| R |") for line in lines)  # rotated: only `none` and glimpse-as-affine, no head to rank
     assert lines[-1].startswith("Sets where a new head is lower beyond the spread: RTS (1 of the 2")
     # a conventional head of the grid with no finished run on the set: no new head is judged there yet
     lines = study3_table.verdicts(done, planned={("rts", "iterative"), ("rts", "tps")})
-    assert "| RTS | pstn | iterative | -0.15 | needs tps (no finished run yet) |" in lines
+    assert "| RTS | pstn | iterative | -0.15 | needs tps (no finished run yet) | 0.00 |" in lines
     assert lines[-1].startswith("Sets where a new head is lower beyond the spread: none")
     for seed, acc in ((4, 0.9955), (5, 0.9960)):  # iterative 0.70 ± 0.01 -> 0.59 ± 0.15 over five seeds: 0.09 above 0.5, within one sd
         _cell(sweeps, "study3", f"i{seed}", "rts", "iterative", seed, acc)
