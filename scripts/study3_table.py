@@ -158,24 +158,32 @@ def gap(a: list[float], b: list[float]) -> tuple[float, str]:
 
 
 def welch_p(a: list[float], b: list[float]) -> str:
-    """Two-sided p of Welch's t-test (unequal variances; Welch 1947) of the two cells' seed errors,
-    as text: "–" below 2 seeds a cell or with no spread in either. A check on ``gap``'s rule, not a
-    replacement: with 3 seeds a cell a gap beyond the spread can still have p near 0.1."""
+    """Two-sided p of Welch's t-test (unequal variances; Welch 1947, Biometrika 34) of two cells'
+    per-seed % test errors ``a`` and ``b``, as text: two decimals, "<0.01" below 0.005, "–" below 2
+    seeds a cell or with no spread in either (the test is undefined there). A check on ``gap``'s
+    rule, not a replacement: with 3 seeds a cell a gap beyond the spread can still have p near 0.1.
+    Uncorrected for the many comparisons of one table."""
+    a, b = [round(x, 6) for x in a], [round(x, 6) for x in b]  # errors are counts / 100: drop float noise
     if min(len(a), len(b)) < 2 or st.stdev(a) + st.stdev(b) == 0:
         return "–"
-    from scipy.stats import ttest_ind
+    from scipy.stats import t as student_t  # the statistic by hand: scipy's ttest_ind warns on a cell of equal errors
 
-    return f"{ttest_ind(a, b, equal_var=False).pvalue:.2f}"
+    va, vb = st.variance(a) / len(a), st.variance(b) / len(b)
+    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))  # Welch-Satterthwaite
+    p = 2 * student_t.sf(abs(st.mean(a) - st.mean(b)) / (va + vb) ** 0.5, df)
+    return "<0.01" if p < 0.005 else f"{p:.2f}"
 
 
 def verdicts(done, planned: set[tuple[str, str]] | None = None) -> list[str]:
-    """The issues' three questions, answered from the runs (beside each gap, Welch's p as a check): the lowest transformer head against the
-    paper's best ST-CNN (issue 13's target; the paper gives one figure, no spread: a mean above it by
-    no more than its seed sd says so); CoordConv against Conv in the localisation net, head by head;
-    every other conventional head and the plain CNN against the recurrent head (studies 1-2 found it
-    the best STN: README's conclusion, re-read), and each new head against the lowest conventional head of its set (issue 14's target: a new head
-    lower beyond the spread on at least 2 sets), both with the rule of ``gap``. A new head is judged
-    only once every conventional head ``planned`` on its set ((set, head) of the grid's runs;
+    """The issues' three questions, answered from the runs ``done`` ((set, head, CoordConv) -> runs,
+    as ``load`` returns them) as markdown lines: the lowest transformer head against the paper's best
+    ST-CNN (issue 13's target; the paper gives one figure, no spread: a mean above it by no more than
+    its seed sd says so); then three comparisons, each by the rule of ``gap`` with ``welch_p``
+    beside it: CoordConv against Conv in the localisation net, head by head; every other
+    conventional head and the plain CNN against the recurrent head (studies 1-2 found it the best
+    STN: README's conclusion, re-read); each new head against the lowest conventional head of its
+    set (issue 14's target: a new head lower beyond the spread on at least 2 sets). A new head is
+    judged only once every conventional head ``planned`` on its set ((set, head) of the grid's runs;
     default: the study's sweep files') has finished."""
     planned = {k[:2] for k in grid_runs()} if planned is None else planned
     errs = {k: [r["error"] for r in v] for k, v in done.items()}

@@ -207,10 +207,10 @@ def test_an_unreadable_checkpoint_names_its_cause(tmp_path):
         read_checkpoint(bad)
 
 
-def _cell(root, sweep, name, dataset, variant, seed, acc, finished=True):
+def _cell(root, sweep, name, dataset, variant, seed, acc, finished=True, coordconv=False):
     run = root / sweep / "runs" / name
     run.mkdir(parents=True)
-    (run / "config.json").write_text(json.dumps({"dataset": dataset, "variant": variant, "coordconv": False, "seed": seed, "epochs": 2}))
+    (run / "config.json").write_text(json.dumps({"dataset": dataset, "variant": variant, "coordconv": coordconv, "seed": seed, "epochs": 2}))
     (run / "metrics.json").write_text(json.dumps([{"epoch": 1, "test_accuracy": acc, "epoch_seconds": 60.0}] * (2 if finished else 1)))
     if finished:
         (run / "final.json").write_text("{}")
@@ -253,6 +253,10 @@ def test_verdicts_call_a_gap_only_beyond_the_seed_spread_of_three_seeds(tmp_path
     assert study3_table.gap([0.6, 0.6, 0.6], [0.8, 0.8]) == pytest.approx((-0.2, "needs 3 seeds (3 and 2 so far)"))
     assert study3_table.gap([0.5, 0.6, 0.7], [0.8, 0.9, 1.0])[1] == "beyond the spread"  # gap 0.3 > sd 0.1 + 0.1
     assert study3_table.gap([0.5, 0.7, 0.9], [0.8, 0.9, 1.0])[1] == "within the spread"  # gap 0.2 < 0.2 + 0.1
+    assert study3_table.welch_p([0.7] * 3, [0.8] * 3) == "–"  # no spread in either cell: the test is undefined
+    assert study3_table.welch_p([0.7], [0.8, 0.9]) == "–"
+    assert study3_table.welch_p([0.7] * 3, [0.8, 0.9, 1.0]) == "0.07"  # one cell without spread: still a test
+    assert study3_table.welch_p([0.5, 0.51, 0.52], [0.9, 0.91, 0.92]) == "<0.01"  # never printed as 0.00
     sweeps = tmp_path / "sweeps"
     for seed, (it, ps, gl, po) in enumerate([(0.9931, 0.9945, 0.9960, 0.990), (0.9929, 0.9944, 0.9961, 0.991),
                                              (0.9930, 0.9946, 0.9959, 0.992)], start=1):
@@ -260,21 +264,25 @@ def test_verdicts_call_a_gap_only_beyond_the_seed_spread_of_three_seeds(tmp_path
         _cell(sweeps, "study3_newheads", f"p{seed}", "rts", "pstn", seed, ps)  # 0.55: lower beyond the spread
         _cell(sweeps, "study3_newheads", f"g{seed}", "rotated", "glimpse", seed, gl)  # 28 px: the affine model, never compared
         _cell(sweeps, "study3_newheads", f"o{seed}", "rts", "polar", seed, po)  # higher beyond the spread: no win
+        _cell(sweeps, "study3", f"a{seed}", "rts", "affine", seed, 1 - (0.7 + 0.1 * seed) / 100)  # 0.90 ± 0.10: above iterative
+        _cell(sweeps, "study3_coordconv", f"c{seed}", "rts", "affine", seed, 1 - (0.75 + 0.05 * seed) / 100, coordconv=True)
     _cell(sweeps, "study3", "n1", "rotated", "none", 1, 0.95)
     _cell(sweeps, "study3", "m1", "rts", "moments", 1, 0.9925)
     done, _ = study3_table.load(sweeps, [])
     lines = study3_table.verdicts(done, planned={("rts", "iterative")})
     assert "| RTS | pstn | 0.55 (3) | 0.5 | short by 0.05 points |" in lines  # the target row takes any transformer head
-    assert "| RTS | pstn | iterative | -0.15 | beyond the spread | 0.00 |" in lines  # Welch p: sds 0.01, 3 seeds each
+    assert "| RTS | pstn | iterative | -0.15 | beyond the spread | <0.01 |" in lines  # Welch p: sds 0.01, 3 seeds each
     assert "| RTS | polar | iterative | +0.20 | beyond the spread | 0.07 |" in lines  # 0.20 > sd 0.10 + 0.01, yet p 0.07
     recurrent = lines[lines.index("| set | head | head − iterative (points) | verdict | Welch p |") + 2:]
-    assert recurrent[0] == "| RTS | moments | +0.05 | needs 3 seeds (1 and 3 so far) | – |"  # conventional heads and `none` only
-    assert recurrent[1] == ""
+    assert recurrent[:2] == ["| RTS | affine | +0.20 | beyond the spread | 0.07 |",  # 0.20 > 0.10 + 0.01
+                             "| RTS | moments | +0.05 | needs 3 seeds (1 and 3 so far) | – |"]  # conventional heads and `none` only
+    assert recurrent[2] == ""
+    assert "| RTS | affine | -0.05 | within the spread | 0.50 |" in lines  # CoordConv 0.85 ± 0.05 minus Conv 0.90 ± 0.10
     assert not any(line.startswith("| R |") for line in lines)  # rotated: only `none` and glimpse-as-affine, no head to rank
     assert lines[-1].startswith("Sets where a new head is lower beyond the spread: RTS (1 of the 2")
     # a conventional head of the grid with no finished run on the set: no new head is judged there yet
     lines = study3_table.verdicts(done, planned={("rts", "iterative"), ("rts", "tps")})
-    assert "| RTS | pstn | iterative | -0.15 | needs tps (no finished run yet) | 0.00 |" in lines
+    assert "| RTS | pstn | iterative | -0.15 | needs tps (no finished run yet) | <0.01 |" in lines
     assert lines[-1].startswith("Sets where a new head is lower beyond the spread: none")
     for seed, acc in ((4, 0.9955), (5, 0.9960)):  # iterative 0.70 ± 0.01 -> 0.59 ± 0.15 over five seeds: 0.09 above 0.5, within one sd
         _cell(sweeps, "study3", f"i{seed}", "rts", "iterative", seed, acc)
