@@ -174,6 +174,13 @@ def welch_p(a: list[float], b: list[float]) -> str:
     return "<0.01" if p < 0.005 else f"{p:.2f}"
 
 
+def compared(a: list[float], b: list[float], verdict: str | None = None) -> str:
+    """A comparison's table cells: mean of ``a`` minus mean of ``b`` (points), ``gap``'s verdict (or
+    ``verdict``), ``welch_p``."""
+    d, v = gap(a, b)
+    return f"{d:+.2f} | {verdict or v} | {welch_p(a, b)}"
+
+
 def verdicts(done, planned: set[tuple[str, str]] | None = None) -> list[str]:
     """The issues' three questions, answered from the runs ``done`` ((set, head, CoordConv) -> runs,
     as ``load`` returns them) as markdown lines: the lowest transformer head against the paper's best
@@ -208,16 +215,15 @@ def verdicts(done, planned: set[tuple[str, str]] | None = None) -> list[str]:
             "| set | head | CoordConv − Conv (points) | verdict | Welch p |", "|---|---|---|---|---|"]
     for (s, h, c) in sorted((k for k in errs if k[2]), key=lambda k: (SETS.index(k[0]), HEADS.index(k[1]))):
         if (s, h, False) in errs:
-            d, v = gap(errs[(s, h, True)], errs[(s, h, False)])
-            out.append(f"| {SHORT[s]} | {h} | {d:+.2f} | {v} | {welch_p(errs[(s, h, True)], errs[(s, h, False)])} |")
+            out.append(f"| {SHORT[s]} | {h} | {compared(errs[(s, h, True)], errs[(s, h, False)])} |")
     out += ["", "Each other conventional head, and the plain CNN, minus the recurrent head (IC-STN) of its set "
                 "(positive: the recurrent head lower):\n",
             "| set | head | head − iterative (points) | verdict | Welch p |", "|---|---|---|---|---|"]
     for s in SETS:
         if (s, "iterative", False) in errs:
             it = errs[(s, "iterative", False)]
-            out += [f"| {SHORT[s]} | {h} | {d:+.2f} | {v} | {welch_p(errs[(s, h, False)], it)} |" for h in ("none",) + CONVENTIONAL
-                    if h != "iterative" and (s, h, False) in errs for d, v in [gap(errs[(s, h, False)], it)]]
+            out += [f"| {SHORT[s]} | {h} | {compared(errs[(s, h, False)], it)} |" for h in ("none",) + CONVENTIONAL
+                    if h != "iterative" and (s, h, False) in errs]
     out += ["", "Each new head minus the lowest conventional head of its set (negative: the new head lower):\n",
             "| set | new head | lowest conventional | new − conventional (points) | verdict | Welch p |", "|---|---|---|---|---|---|"]
     wins = set()
@@ -233,7 +239,7 @@ def verdicts(done, planned: set[tuple[str, str]] | None = None) -> list[str]:
             d, v = gap(errs[(s, h, False)], errs[(s, best, False)])
             v = f"needs {', '.join(missing)} (no finished run yet)" if missing else v
             wins |= {s} if d < 0 and v == "beyond the spread" else set()
-            out.append(f"| {SHORT[s]} | {h} | {best} | {d:+.2f} | {v} | {welch_p(errs[(s, h, False)], errs[(s, best, False)])} |")
+            out.append(f"| {SHORT[s]} | {h} | {best} | {compared(errs[(s, h, False)], errs[(s, best, False)], v)} |")
     out += ["", f"Sets where a new head is lower beyond the spread: {', '.join(SHORT[s] for s in SETS if s in wins) or 'none'} "
                 f"({len(wins)} of the 2 issue 14 asks for)."]
     return out
