@@ -157,27 +157,47 @@ def gap(a: list[float], b: list[float]) -> tuple[float, str]:
     return d, "beyond the spread" if abs(d) > st.stdev(a) + st.stdev(b) else "within the spread"
 
 
-def welch_p(a: list[float], b: list[float]) -> str:
+def welch(a: list[float], b: list[float]) -> float | None:
     """Two-sided p of Welch's t-test (unequal variances; Welch 1947, Biometrika 34) of two cells'
-    per-seed % test errors ``a`` and ``b``, as text: two decimals, "<0.01" below 0.005, "–" below 2
-    seeds a cell or with no spread in either (the test is undefined there). A check on ``gap``'s
-    rule, not a replacement: with 3 seeds a cell a gap beyond the spread can still have p near 0.1.
-    Uncorrected for the many comparisons of one table."""
+    per-seed % test errors ``a`` and ``b``; None below 2 seeds a cell or with no spread in either
+    (the test is undefined there). A check on ``gap``'s rule, not a replacement: with 3 seeds a cell
+    a gap beyond the spread can still have p near 0.1. One comparison's p: ``holm`` corrects a
+    table's many."""
     a, b = [round(x, 6) for x in a], [round(x, 6) for x in b]  # errors are counts / 100: drop float noise
     if min(len(a), len(b)) < 2 or st.stdev(a) + st.stdev(b) == 0:
-        return "–"
+        return None
     from scipy.stats import t as student_t  # the statistic by hand: scipy's ttest_ind warns on a cell of equal errors
 
     va, vb = st.variance(a) / len(a), st.variance(b) / len(b)
     df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))  # Welch-Satterthwaite
-    p = 2 * student_t.sf(abs(st.mean(a) - st.mean(b)) / (va + vb) ** 0.5, df)
-    return "<0.01" if p < 0.005 else f"{p:.2f}"
+    return float(2 * student_t.sf(abs(st.mean(a) - st.mean(b)) / (va + vb) ** 0.5, df))
 
 
-def compared(a: list[float], b: list[float], verdict: str | None = None) -> str:
+def welch_p(a: list[float], b: list[float]) -> str:
+    """``welch``'s p as table text: two decimals, "<0.01" below 0.005, "–" where it is undefined."""
+    p = welch(a, b)
+    return "–" if p is None else "<0.01" if p < 0.005 else f"{p:.2f}"
+
+
+def holm(tests: list[tuple[str, float]], alpha: float = 0.05) -> list[str]:
+    """The names of ``tests`` ((name, p) pairs) that Holm's step-down correction keeps at family-wise
+    error ``alpha`` (Holm 1979, Scand. J. Statist. 6): the i-th smallest p (from 0) must be below
+    alpha / (m - i), and the first that is not stops the walk. In the order of their p."""
+    kept = []
+    for i, (name, p) in enumerate(sorted(tests, key=lambda t: t[1])):
+        if p >= alpha / (len(tests) - i):
+            break
+        kept.append(name)
+    return kept
+
+
+def compared(a: list[float], b: list[float], verdict: str | None = None,
+             tests: list[tuple[str, float]] | None = None, name: str = "") -> str:
     """A comparison's table cells: mean of ``a`` minus mean of ``b`` (points), ``gap``'s verdict (or
-    ``verdict``), ``welch_p``."""
+    ``verdict``), ``welch_p``; the p, where defined, is added to ``tests`` as (``name``, p) for ``holm``."""
     d, v = gap(a, b)
+    if tests is not None and (p := welch(a, b)) is not None:
+        tests.append((name, p))
     return f"{d:+.2f} | {verdict or v} | {welch_p(a, b)}"
 
 
@@ -191,7 +211,8 @@ def verdicts(done, planned: set[tuple[str, str]] | None = None) -> list[str]:
     STN: README's conclusion, re-read); each new head against the lowest conventional head of its
     set (issue 14's target: a new head lower beyond the spread on at least 2 sets). A new head is
     judged only once every conventional head ``planned`` on its set ((set, head) of the grid's runs;
-    default: the study's sweep files') has finished."""
+    default: the study's sweep files') has finished. Last, the comparisons whose p survives ``holm``
+    over every p printed."""
     planned = {k[:2] for k in grid_runs()} if planned is None else planned
     errs = {k: [r["error"] for r in v] for k, v in done.items()}
     mean = {k: st.mean(v) for k, v in errs.items()}
@@ -211,18 +232,20 @@ def verdicts(done, planned: set[tuple[str, str]] | None = None) -> list[str]:
         elif round(m, 2) > paper and m - paper <= st.stdev(errs[(s, h, False)]):
             short += " (within one seed sd)"
         out.append(f"| {SHORT[s]} | {h} | {m:.2f} ({n}) | {paper} | {short} |")
+    tests: list[tuple[str, float]] = []  # every Welch p printed below, for Holm's correction at the end
     out += ["", "CoordConv minus Conv in the localisation net (negative: CoordConv lower):\n",
             "| set | head | CoordConv − Conv (points) | verdict | Welch p |", "|---|---|---|---|---|"]
     for (s, h, c) in sorted((k for k in errs if k[2]), key=lambda k: (SETS.index(k[0]), HEADS.index(k[1]))):
         if (s, h, False) in errs:
-            out.append(f"| {SHORT[s]} | {h} | {compared(errs[(s, h, True)], errs[(s, h, False)])} |")
+            out.append(f"| {SHORT[s]} | {h} | {compared(errs[(s, h, True)], errs[(s, h, False)], None, tests, f'{SHORT[s]} {h}: CoordConv − Conv')} |")
     out += ["", "Each other conventional head, and the plain CNN, minus the recurrent head (IC-STN) of its set "
                 "(positive: the recurrent head lower):\n",
             "| set | head | head − iterative (points) | verdict | Welch p |", "|---|---|---|---|---|"]
     for s in SETS:
         if (s, "iterative", False) in errs:
             it = errs[(s, "iterative", False)]
-            out += [f"| {SHORT[s]} | {h} | {compared(errs[(s, h, False)], it)} |" for h in ("none",) + CONVENTIONAL
+            out += [f"| {SHORT[s]} | {h} | {compared(errs[(s, h, False)], it, None, tests, f'{SHORT[s]} {h} − iterative')} |"
+                    for h in ("none",) + CONVENTIONAL
                     if h != "iterative" and (s, h, False) in errs]
     out += ["", "Each new head minus the lowest conventional head of its set (negative: the new head lower):\n",
             "| set | new head | lowest conventional | new − conventional (points) | verdict | Welch p |", "|---|---|---|---|---|---|"]
@@ -239,9 +262,15 @@ def verdicts(done, planned: set[tuple[str, str]] | None = None) -> list[str]:
             d, v = gap(errs[(s, h, False)], errs[(s, best, False)])
             v = f"needs {', '.join(missing)} (no finished run yet)" if missing else v
             wins |= {s} if d < 0 and v == "beyond the spread" else set()
-            out.append(f"| {SHORT[s]} | {h} | {best} | {compared(errs[(s, h, False)], errs[(s, best, False)], v)} |")
+            out.append(f"| {SHORT[s]} | {h} | {best} | "
+                       f"{compared(errs[(s, h, False)], errs[(s, best, False)], v, tests, f'{SHORT[s]} {h} − {best}')} |")
     out += ["", f"Sets where a new head is lower beyond the spread: {', '.join(SHORT[s] for s in SETS if s in wins) or 'none'} "
                 f"({len(wins)} of the 2 issue 14 asks for)."]
+    if tests:
+        kept = holm(tests)
+        out += ["", f"The Welch p values above are each one comparison's; with {len(tests)} of them, one below 0.05 can come "
+                    f"by chance alone. Holm's correction over all {len(tests)} (family-wise error 0.05) keeps: "
+                    f"{'; '.join(kept) if kept else 'none of them'}."]
     return out
 
 

@@ -257,6 +257,9 @@ def test_verdicts_call_a_gap_only_beyond_the_seed_spread_of_three_seeds(tmp_path
     assert study3_table.welch_p([0.7], [0.8, 0.9]) == "–"
     assert study3_table.welch_p([0.7] * 3, [0.8, 0.9, 1.0]) == "0.07"  # one cell without spread: still a test
     assert study3_table.welch_p([0.5, 0.51, 0.52], [0.9, 0.91, 0.92]) == "<0.01"  # never printed as 0.00
+    assert study3_table.holm([("a", 0.004), ("b", 0.02), ("c", 0.03)]) == ["a", "b", "c"]  # 0.004 < .05/3, .02 < .05/2, .03 < .05
+    assert study3_table.holm([("c", 0.03), ("a", 0.001), ("b", 0.04)]) == ["a"]  # 0.03 > 0.05/2 stops the walk
+    assert study3_table.holm([("a", 0.03), ("b", 0.6)]) == []  # 0.03 alone would pass; one of two must be < 0.025
     sweeps = tmp_path / "sweeps"
     for seed, (it, ps, gl, po) in enumerate([(0.9931, 0.9945, 0.9960, 0.990), (0.9929, 0.9944, 0.9961, 0.991),
                                              (0.9930, 0.9946, 0.9959, 0.992)], start=1):
@@ -279,11 +282,14 @@ def test_verdicts_call_a_gap_only_beyond_the_seed_spread_of_three_seeds(tmp_path
     assert recurrent[2] == ""
     assert "| RTS | affine | -0.05 | within the spread | 0.50 |" in lines  # CoordConv 0.85 ± 0.05 minus Conv 0.90 ± 0.10
     assert not any(line.startswith("| R |") for line in lines)  # rotated: only `none` and glimpse-as-affine, no head to rank
-    assert lines[-1].startswith("Sets where a new head is lower beyond the spread: RTS (1 of the 2")
+    assert lines[-3].startswith("Sets where a new head is lower beyond the spread: RTS (1 of the 2")
+    # four p values (<0.01, 0.07, 0.07, 0.50): Holm keeps the smallest (< 0.05 / 4), stops at 0.07 (> 0.05 / 3)
+    assert lines[-1].startswith("The Welch p values above are each one comparison's; with 4 of them")
+    assert lines[-1].endswith("keeps: RTS pstn − iterative.")
     # a conventional head of the grid with no finished run on the set: no new head is judged there yet
     lines = study3_table.verdicts(done, planned={("rts", "iterative"), ("rts", "tps")})
     assert "| RTS | pstn | iterative | -0.15 | needs tps (no finished run yet) | <0.01 |" in lines
-    assert lines[-1].startswith("Sets where a new head is lower beyond the spread: none")
+    assert lines[-3].startswith("Sets where a new head is lower beyond the spread: none")
     for seed, acc in ((4, 0.9955), (5, 0.9960)):  # iterative 0.70 ± 0.01 -> 0.59 ± 0.15 over five seeds: 0.09 above 0.5, within one sd
         _cell(sweeps, "study3", f"i{seed}", "rts", "iterative", seed, acc)
     _cell(sweeps, "study3_newheads", "p4", "rts", "pstn", 4, 0.990)  # pstn's mean rises above iterative's
