@@ -260,6 +260,7 @@ def test_verdicts_call_a_gap_only_beyond_the_seed_spread_of_three_seeds(tmp_path
     assert study3_table.holm([("a", 0.004), ("b", 0.02), ("c", 0.03)]) == ["a", "b", "c"]  # 0.004 < .05/3, .02 < .05/2, .03 < .05
     assert study3_table.holm([("c", 0.03), ("a", 0.001), ("b", 0.04)]) == ["a"]  # 0.03 > 0.05/2 stops the walk
     assert study3_table.holm([("a", 0.03), ("b", 0.6)]) == []  # 0.03 alone would pass; one of two must be < 0.025
+    assert study3_table.holm([("b", 0.02), ("a", 0.02)]) == ["b", "a"]  # a tie: 0.02 < .05/2, then < .05; kept in p order
     sweeps = tmp_path / "sweeps"
     for seed, (it, ps, gl, po) in enumerate([(0.9931, 0.9945, 0.9960, 0.990), (0.9929, 0.9944, 0.9961, 0.991),
                                              (0.9930, 0.9946, 0.9959, 0.992)], start=1):
