@@ -298,6 +298,32 @@ def test_verdicts_call_a_gap_only_beyond_the_seed_spread_of_three_seeds(tmp_path
     assert any(line.startswith("| RTS | iterative |") and line.endswith("short by 0.09 points (within one seed sd) |") for line in lines)
 
 
+def test_study3_plot_draws_every_finished_seed_of_each_cell_and_refuses_a_folder_without_runs(tmp_path):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import study3_plot
+
+    sweeps = tmp_path / "sweeps"
+    for seed, acc in ((1, 0.9930), (2, 0.9920)):
+        _cell(sweeps, "study3", f"a{seed}", "rts", "affine", seed, acc)
+    _cell(sweeps, "study3_coordconv", "c1", "rts", "affine", 1, 0.9940, coordconv=True)
+    _cell(sweeps, "study3_newheads", "g1", "rotated", "glimpse", 1, 0.9950)  # 28 px: the affine model, not drawn
+    _cell(sweeps, "study3", "n1", "rotated", "none", 1, 0.9890)
+    _cell(sweeps, "study3", "t1", "rts", "tps", 1, 0.98, finished=False)  # cut short: in no cell
+    done, _ = study3_plot.t.load(sweeps, [])
+    pts = study3_plot.points(done, {"a2": 0.66})
+    assert list(pts) == ["rotated", "rts"]
+    assert [c[0] for c in pts["rotated"]] == ["none"]
+    (lab, ours, theirs), (cc_lab, cc_ours, _) = pts["rts"]
+    assert (lab, cc_lab) == ("affine", "affine CC")
+    assert ours == pytest.approx([0.70, 0.80]) and theirs == [0.66] and cc_ours == pytest.approx([0.60])
+    out = tmp_path / "img" / "errors.png"
+    study3_plot.plot(pts, out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    r = subprocess.run([sys.executable, "scripts/study3_plot.py", str(tmp_path / "nothing"), "-o", str(tmp_path / "x.png")],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2 and "no study-3 runs under" in r.stderr and not (tmp_path / "x.png").exists()
+
+
 def test_what_is_left_is_the_whole_grid_before_any_run_and_priced_as_head_costs_prices_it(tmp_path):
     """With no finished run, the runs left are the three sweep files' 129 and their hours add up to
     the grid total head_costs.py printed from the same per-run minutes; a head it did not time is "–"."""
