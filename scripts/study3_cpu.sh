@@ -4,7 +4,8 @@
 # their checkpoints where this machine has them), seed 1 of the projective and elastic sets, which
 # had none, then the rest of seed 1, the CoordConv twins, then seeds 2 and 3 (deciding cells first); after each run, the
 # metrics of new models (scripts/study3_metrics.sh) and their sets' independent test sets
-# (scripts/study3_external.sh, logs results/study3/{metrics,external}.log). Stop it any time
+# (scripts/study3_external.sh, logs results/study3/{metrics,external}.log), then the tables and the
+# figure (scripts/study3_refresh.py). Stop it any time
 # (kill, or the session ends): each run checkpoints inside its epoch and the same command continues.
 #   nohup scripts/study3_cpu.sh >> results/study3/study3_cpu.log 2>&1 &   (appends: the log keeps every stretch)
 # What a run and the whole grid cost on this machine: python scripts/head_costs.py (a floor; the
@@ -31,10 +32,11 @@ run() {  # sweep file, then --where conditions
   [ -n "${WORK:-}" ] && return
   PY=$PY scripts/study3_metrics.sh > results/study3/metrics.log 2>&1 || echo "study3_metrics.sh failed (rc $?): run it by hand"
   local sets  # the sets of the models kept since the independent table was last written (all, before it exists)
-  sets=$("$PY" scripts/kept_models.py --newer results/study3/external/table.md --datasets) || { echo "kept_models.py failed: see above"; return 0; }
-  [ -n "$sets" ] || return 0
+  sets=$("$PY" scripts/kept_models.py --newer results/study3/external/table.md --datasets) || { echo "kept_models.py failed: see above"; sets=""; }
   # shellcheck disable=SC2086  # one set name per word
-  PY=$PY scripts/study3_external.sh $sets > results/study3/external.log 2>&1 || echo "study3_external.sh failed (rc $?): run it by hand"
+  [ -z "$sets" ] || PY=$PY scripts/study3_external.sh $sets > results/study3/external.log 2>&1 || echo "study3_external.sh failed (rc $?): run it by hand"
+  # table.md, the tables in docs/study3.md and README, the figure: what the runs now say (the text around them is hand-written)
+  "$PY" scripts/study3_refresh.py > /dev/null || echo "study3_refresh.py failed (rc $?): run it by hand"
 }
 # One list, in the order that answers the most per CPU-minute: first the runs with a checkpoint a few
 # epochs from the end, then the cells with no run at all; the RTS follow-up on the validation split

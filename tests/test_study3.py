@@ -324,6 +324,34 @@ def test_study3_plot_draws_every_finished_seed_of_each_cell_and_refuses_a_folder
     assert r.returncode == 2 and "no study-3 runs under" in r.stderr and not (tmp_path / "x.png").exists()
 
 
+def test_study3_refresh_replaces_only_the_tables_and_refuses_a_document_that_lost_one(tmp_path, capsys):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import study3_refresh
+
+    sweeps = tmp_path / "results/study3/sweeps"
+    for seed, acc in ((1, 0.9930), (2, 0.9920)):
+        _cell(sweeps, "study3", f"a{seed}", "rts", "affine", seed, acc)
+    (tmp_path / "results/study3/external").mkdir(parents=True)
+    (tmp_path / "docs").mkdir()
+    docs = "# Study 3\n\nBefore.\n\n| head | R ours | R paper |\n|---|---|---|\n| stale | 9.99 | 0.7 |\n\nAfter, by hand.\n"
+    (tmp_path / "docs/study3.md").write_text(docs)
+    (tmp_path / "README.md").write_text("Intro.\n\n| | R | RTS | P | E | TC |\n|---|\n| old | 9.99 |\n\nWhere it stands.\n")
+    assert study3_refresh.main(["--root", str(tmp_path)]) == 0
+    new_docs, readme = (tmp_path / "docs/study3.md").read_text(), (tmp_path / "README.md").read_text()
+    assert "9.99" not in new_docs + readme and "stale" not in new_docs
+    assert new_docs.startswith("# Study 3\n\nBefore.\n\n| head | R ours |") and new_docs.endswith("|\n\nAfter, by hand.\n")
+    assert "| affine | – | 0.7 | 0.75 ± 0.07 (2 seeds) | 0.5 |" in new_docs
+    assert "| ours, affine head" in readme and "0.75 ± 0.07 [2]" in readme and readme.endswith("|\n\nWhere it stands.\n")
+    assert (tmp_path / "results/study3/table.md").read_text().count("0.75 ± 0.07 (2 seeds)") >= 1
+    assert (tmp_path / "docs/img/study3_errors.png").exists()
+    # a README whose headline table lost its header row: one line naming the fix, exit 2, nothing rewritten
+    (tmp_path / "README.md").write_text("Intro, no table.\n")
+    (tmp_path / "results/study3/table.md").unlink()
+    r = subprocess.run([sys.executable, "scripts/study3_refresh.py", "--root", str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2 and "README.md has no line starting '| | R | RTS | P | E | TC |'" in r.stderr
+    assert not (tmp_path / "results/study3/table.md").exists() and (tmp_path / "docs/study3.md").read_text() == new_docs
+
+
 def test_what_is_left_is_the_whole_grid_before_any_run_and_priced_as_head_costs_prices_it(tmp_path):
     """With no finished run, the runs left are the three sweep files' 129 and their hours add up to
     the grid total head_costs.py printed from the same per-run minutes; a head it did not time is "–"."""
@@ -350,8 +378,8 @@ def test_readme_holds_the_headline_table_the_committed_runs_give(capsys):
     assert study3_table.main([str(ROOT / "results/study3/sweeps"), "--headline", "--cut", str(ROOT / "results/study3/gpu_unfinished"),
                               "--ext", str(ROOT / "results/study3/external")]) == 0
     table = capsys.readouterr().out
-    assert table.strip() and f"\n\n{table}\n" in (ROOT / "README.md").read_text(), "README's study-3 table is stale: paste the output of " \
-        "python scripts/study3_table.py results/study3/sweeps --headline --cut results/study3/gpu_unfinished"
+    assert table.strip() and f"\n\n{table}\n" in (ROOT / "README.md").read_text(), "README's study-3 table is stale: run " \
+        "python scripts/study3_refresh.py (the CPU queue does after each run)"
 
 
 def test_the_committed_study3_table_and_its_copy_in_the_docs_are_what_the_script_prints(capsys):
@@ -363,9 +391,9 @@ def test_the_committed_study3_table_and_its_copy_in_the_docs_are_what_the_script
         return table.split("\n### Runs cut short")[0]
 
     printed = capsys.readouterr().out
-    assert finished(printed) == finished((ROOT / "results/study3/table.md").read_text()), "results/study3/table.md is stale: rerun " \
-        "python scripts/study3_table.py results/study3/sweeps --cut results/study3/gpu_unfinished > results/study3/table.md"
-    assert printed.split("\n\n")[1] in (ROOT / "docs/study3.md").read_text(), "docs/study3.md's results table is stale: paste table.md's first table"
+    assert finished(printed) == finished((ROOT / "results/study3/table.md").read_text()), "results/study3/table.md is stale: run " \
+        "python scripts/study3_refresh.py (the CPU queue does after each run)"
+    assert printed.split("\n\n")[1] in (ROOT / "docs/study3.md").read_text(), "docs/study3.md's results table is stale: run python scripts/study3_refresh.py"
 
 
 def test_head_costs_counts_the_study_grid_and_prices_a_run():
