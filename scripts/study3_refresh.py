@@ -4,16 +4,20 @@
 
 Writes results/study3/table.md (scripts/study3_table.py), replaces the copies of its tables in
 docs/study3.md (the cell-by-cell table) and README.md (the headline table), each found by its
-header row and ending at the first blank line, and redraws docs/img/study3_errors.png
-(scripts/study3_plot.py). Hand-written text around them is left as it is: re-read it. Exits 2
-with one line if a document has lost its table's header row (nothing is written then).
+header row and ending at its last "|" line, and redraws docs/img/study3_errors.png
+(scripts/study3_plot.py). Hand-written text around them is left as it is: re-read it. Everything
+is made first and then moved into place, so a failure (exit 2 with one line: no runs, no
+independent-set folder, a document whose table header row is missing or twice) writes nothing.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
 import io
+import os
+import re
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -25,14 +29,15 @@ README_HEADER = "| | R | RTS | P | E | TC |"
 
 
 def splice(text: str, header: str, table: str, name: str) -> str:
-    """``text`` with the markdown table that starts at the line beginning ``header`` (and ends at
-    the first blank line) replaced by ``table``. Raises UsageError when ``header`` is not there."""
-    i = text.find("\n" + header)
-    if i < 0:
-        raise t.runs.UsageError(f"{name} has no line starting {header!r}: put the table's header row back "
+    """``text`` with the markdown table whose header row is the one line starting ``header`` (the
+    table: that line and every "|" line after it) replaced by ``table``. Raises UsageError when no
+    line or more than one starts with ``header``."""
+    found = [m.start() for m in re.finditer("(?m)^" + re.escape(header), text)]
+    if len(found) != 1:
+        raise t.runs.UsageError(f"{name} has {len(found)} lines starting {header!r}, not one: put its table back "
                                 "(git checkout the file) and run again")
-    j = text.find("\n\n", i + 1)
-    return text[:i + 1] + table.strip("\n") + (text[j:] if j >= 0 else "\n")
+    end = re.compile(r"(?m)^(?!\|)").search(text, found[0])  # the first line after the table's that is no table row
+    return text[:found[0]] + table.strip("\n") + "\n" + (text[end.start():] if end else "")
 
 
 def main(argv=None) -> int:
@@ -47,13 +52,20 @@ def main(argv=None) -> int:
         t.main([str(sweeps), *cuts])
     with contextlib.redirect_stdout(head):
         t.main([str(sweeps), "--headline", *cuts, *ext])
-    docs, readme = a.root / "docs/study3.md", a.root / "README.md"
-    new_docs = splice(docs.read_text(), DOCS_HEADER, full.getvalue().split("\n\n")[1], "docs/study3.md")
-    new_readme = splice(readme.read_text(), README_HEADER, head.getvalue(), "README.md")
-    (a.root / "results/study3/table.md").write_text(full.getvalue())
-    docs.write_text(new_docs)
-    readme.write_text(new_readme)
-    study3_plot.main([str(sweeps), *cuts, *ext, "-o", str(a.root / "docs/img/study3_errors.png")])
+    docs, readme, figure = a.root / "docs/study3.md", a.root / "README.md", a.root / "docs/img/study3_errors.png"
+    new = {docs: splice(docs.read_text(), DOCS_HEADER, full.getvalue().split("\n\n")[1], "docs/study3.md"),
+           readme: splice(readme.read_text(), README_HEADER, head.getvalue(), "README.md"),
+           a.root / "results/study3/table.md": full.getvalue()}
+    figure.parent.mkdir(parents=True, exist_ok=True)
+    # beside its targets, so os.replace stays on one file system; "*.tmp" is git-ignored should a kill leave it
+    with tempfile.TemporaryDirectory(dir=figure.parent, suffix=".tmp") as tmp:
+        with contextlib.redirect_stdout(io.StringIO()):
+            study3_plot.main([str(sweeps), *cuts, *ext, "-o", str(Path(tmp) / "figure.png")])
+        for i, (path, text) in enumerate(new.items()):
+            (Path(tmp) / f"{i}.md").write_text(text)
+        for i, path in enumerate(new):
+            os.replace(Path(tmp) / f"{i}.md", path)
+        os.replace(Path(tmp) / "figure.png", figure)
     return 0
 
 

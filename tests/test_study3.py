@@ -322,6 +322,11 @@ def test_study3_plot_draws_every_finished_seed_of_each_cell_and_refuses_a_folder
     r = subprocess.run([sys.executable, "scripts/study3_plot.py", str(tmp_path / "nothing"), "-o", str(tmp_path / "x.png")],
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and "no study-3 runs under" in r.stderr and not (tmp_path / "x.png").exists()
+    _cell(tmp_path / "cut", "study3", "u1", "rts", "tps", 1, 0.98, finished=False)  # runs, none finished: nothing to draw
+    (tmp_path / "ext").mkdir()
+    r = subprocess.run([sys.executable, "scripts/study3_plot.py", str(tmp_path / "cut"), "--ext", str(tmp_path / "ext"), "-o",
+                        str(tmp_path / "x.png")], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2 and "no finished study-3 run under" in r.stderr and not (tmp_path / "x.png").exists()
 
 
 def test_study3_refresh_replaces_only_the_tables_and_refuses_a_document_that_lost_one(tmp_path, capsys):
@@ -342,14 +347,24 @@ def test_study3_refresh_replaces_only_the_tables_and_refuses_a_document_that_los
     assert new_docs.startswith("# Study 3\n\nBefore.\n\n| head | R ours |") and new_docs.endswith("|\n\nAfter, by hand.\n")
     assert "| affine | – | 0.7 | 0.75 ± 0.07 (2 seeds) | 0.5 |" in new_docs
     assert "| ours, affine head" in readme and "0.75 ± 0.07 [2]" in readme and readme.endswith("|\n\nWhere it stands.\n")
-    assert (tmp_path / "results/study3/table.md").read_text().count("0.75 ± 0.07 (2 seeds)") >= 1
-    assert (tmp_path / "docs/img/study3_errors.png").exists()
+    import study3_table
+
+    assert study3_table.main([str(sweeps)]) == 0
+    assert (tmp_path / "results/study3/table.md").read_text() == capsys.readouterr().out
+    assert (tmp_path / "docs/img/study3_errors.png").read_bytes()[:4] == b"\x89PNG"
+    assert not list((tmp_path / "docs/img").glob("*.tmp"))  # its scratch folder is gone
     # a README whose headline table lost its header row: one line naming the fix, exit 2, nothing rewritten
     (tmp_path / "README.md").write_text("Intro, no table.\n")
+    (tmp_path / "docs/study3.md").write_text(docs)
     (tmp_path / "results/study3/table.md").unlink()
     r = subprocess.run([sys.executable, "scripts/study3_refresh.py", "--root", str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
-    assert r.returncode == 2 and "README.md has no line starting '| | R | RTS | P | E | TC |'" in r.stderr
-    assert not (tmp_path / "results/study3/table.md").exists() and (tmp_path / "docs/study3.md").read_text() == new_docs
+    assert r.returncode == 2 and "README.md has 0 lines starting '| | R | RTS | P | E | TC |', not one" in r.stderr
+    assert not (tmp_path / "results/study3/table.md").exists() and (tmp_path / "docs/study3.md").read_text() == docs
+    # the splice: a header on the first line, a table with no blank line after it, a header twice
+    assert study3_refresh.splice("| h |\n|---|\n| 1 |\nText.\n", "| h |", "| h |\n|---|\n| 2 |\n", "f") == "| h |\n|---|\n| 2 |\nText.\n"
+    assert study3_refresh.splice("A\n| h |\n| 1 |", "| h |", "| h |\n| 2 |", "f") == "A\n| h |\n| 2 |\n"
+    with pytest.raises(UsageError, match="f has 2 lines starting"):
+        study3_refresh.splice("| h |\n\n| h |\n", "| h |", "| h |\n", "f")
 
 
 def test_what_is_left_is_the_whole_grid_before_any_run_and_priced_as_head_costs_prices_it(tmp_path):
