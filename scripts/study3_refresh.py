@@ -4,8 +4,9 @@
 
 Writes results/study3/table.md (scripts/study3_table.py), replaces the copies of its tables in
 docs/study3.md (the cell-by-cell table) and README.md (the headline table), each found by its
-header row and ending at its last "|" line, and redraws docs/img/study3_errors.png
-(scripts/study3_plot.py). Hand-written text around them is left as it is: re-read it. Everything
+header row and ending at its last "|" line, redraws docs/img/study3_errors.png
+(scripts/study3_plot.py) and, when results/study3/metrics exists, writes results/study3/transfer.md
+(scripts/study3_transfer.py: the kept models on the sets they were not trained on). Hand-written text around them is left as it is: re-read it. Everything
 is made first and then moved into place, so a failure (exit 2 with one line: no runs, no
 independent-set folder, a document whose table header row is missing or twice) writes nothing.
 """
@@ -23,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import study3_plot  # noqa: E402
 import study3_table as t  # noqa: E402
+import study3_transfer  # noqa: E402
 
 DOCS_HEADER = "| head | R ours | R paper |"
 README_HEADER = "| | R | RTS | P | E | TC |"
@@ -56,6 +58,11 @@ def main(argv=None) -> int:
     new = {docs: splice(docs.read_text(), DOCS_HEADER, full.getvalue().split("\n\n")[1], "docs/study3.md"),
            readme: splice(readme.read_text(), README_HEADER, head.getvalue(), "README.md"),
            a.root / "results/study3/table.md": full.getvalue()}
+    if (a.root / "results/study3/metrics").is_dir():
+        transfer = io.StringIO()
+        with contextlib.redirect_stdout(transfer):
+            study3_transfer.main([str(a.root / "results/study3/metrics")])
+        new[a.root / "results/study3/transfer.md"] = transfer.getvalue()
     figure.parent.mkdir(parents=True, exist_ok=True)
     # beside its targets, so os.replace stays on one file system; "*.tmp" is git-ignored should a kill leave it
     with tempfile.TemporaryDirectory(dir=figure.parent, suffix=".tmp") as tmp:

@@ -337,6 +337,7 @@ def test_study3_refresh_replaces_only_the_tables_and_refuses_a_document_that_los
     for seed, acc in ((1, 0.9930), (2, 0.9920)):
         _cell(sweeps, "study3", f"a{seed}", "rts", "affine", seed, acc)
     (tmp_path / "results/study3/external").mkdir(parents=True)
+    _evaluated(tmp_path / "results/study3/metrics", "i1", "rotated", "iterative", 1, {"rotated": 0.7, "projective": 20.0})
     (tmp_path / "docs").mkdir()
     docs = "# Study 3\n\nBefore.\n\n| head | R ours | R paper |\n|---|---|---|\n| stale | 9.99 | 0.7 |\n\nAfter, by hand.\n"
     (tmp_path / "docs/study3.md").write_text(docs)
@@ -353,6 +354,7 @@ def test_study3_refresh_replaces_only_the_tables_and_refuses_a_document_that_los
     assert (tmp_path / "results/study3/table.md").read_text() == capsys.readouterr().out
     assert (tmp_path / "docs/img/study3_errors.png").read_bytes()[:4] == b"\x89PNG"
     assert not list((tmp_path / "docs/img").glob("*.tmp"))  # its scratch folder is gone
+    assert "| R | iterative | 0.70* | 20.00 | 0.130 |" in (tmp_path / "results/study3/transfer.md").read_text()
     # a README whose headline table lost its header row: one line naming the fix, exit 2, nothing rewritten
     (tmp_path / "README.md").write_text("Intro, no table.\n")
     (tmp_path / "docs/study3.md").write_text(docs)
@@ -365,6 +367,34 @@ def test_study3_refresh_replaces_only_the_tables_and_refuses_a_document_that_los
     assert study3_refresh.splice("A\n| h |\n| 1 |", "| h |", "| h |\n| 2 |", "f") == "A\n| h |\n| 2 |\n"
     with pytest.raises(UsageError, match="f has 2 lines starting"):
         study3_refresh.splice("| h |\n\n| h |\n", "| h |", "| h |\n", "f")
+
+
+def _evaluated(root, name, dataset, variant, seed, errors, nll=0.13):
+    run = root / name
+    (run / "eval").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"dataset": dataset, "variant": variant, "coordconv": False, "seed": seed}))
+    (run / "eval/eval.json").write_text(json.dumps({"sets": {s: {"error": e / 100, "nll": nll} for s, e in errors.items()}}))
+
+
+def test_study3_transfer_scores_heads_off_their_training_set_and_judges_only_three_seed_cells(tmp_path, capsys):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import study3_transfer
+
+    for seed, (it, ps) in enumerate([(20.0, 13.0), (18.0, 13.5), (22.0, 14.0)], start=1):
+        _evaluated(tmp_path, f"i{seed}", "rotated", "iterative", seed, {"rotated": 0.7, "projective": it})
+        _evaluated(tmp_path, f"p{seed}", "rotated", "pstn", seed, {"rotated": 0.7 + 0.05 * seed, "projective": ps})
+    _evaluated(tmp_path, "a1", "rotated", "affine", 1, {"rotated": 0.8, "projective": 17.0})
+    _evaluated(tmp_path, "r1", "rts", "affine", 1, {"rts": 0.8})  # scored on its own set only: no row
+    lines = study3_transfer.table(study3_transfer.load(tmp_path))
+    assert "| R | iterative | 0.70 ± 0.00 [3]* | 20.00 ± 2.00 [3] | 0.130 |" in lines
+    assert "| R | affine | 0.80* | 17.00 | 0.130 |" in lines and not any(line.startswith("| RTS") for line in lines)
+    assert "| R | pstn | P | -6.50 | beyond the spread | 0.02 |" in lines  # 6.5 > sd 2.0 + 0.5
+    assert "| R | pstn | R* | +0.10 | beyond the spread | 0.07 |" in lines  # 0.10 > 0.05 + 0, yet p 0.07
+    assert not any(line.startswith("| R | affine | P |") for line in lines)  # one seed: waits, not judged
+    assert "2 more comparisons wait for 3 seeds in both cells." in lines
+    assert lines[-1] == "Holm's correction over the 2 Welch p values above (family-wise error 0.05) keeps: R pstn on P."
+    r = subprocess.run([sys.executable, "scripts/study3_transfer.py", str(tmp_path / "none")], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2 and "run scripts/study3_metrics.sh first" in r.stderr
 
 
 def test_what_is_left_is_the_whole_grid_before_any_run_and_priced_as_head_costs_prices_it(tmp_path):

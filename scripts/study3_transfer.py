@@ -1,0 +1,96 @@
+"""Study 3's models on the distortions they were not trained on: % error and NLL, mean ± sd over seeds.
+
+    python scripts/study3_transfer.py results/study3/metrics > results/study3/transfer.md
+
+Reads every kept model's evaluation (``<run>/config.json`` and ``<run>/eval/eval.json``, mirrored
+by scripts/study3_metrics.sh; evaluate.py scores a 28-pixel model on MNIST and the three 28-pixel
+sets, R, P and E). Per training set and head: the % test error on each set, mean ± sd over the
+seeds evaluated (their count in brackets; the own set starred), then each head minus the recurrent
+head of its training set on every set, judged by study 3's rule (``study3_table.gap``: beyond the
+spread when the gap exceeds the sum of the two seed sds, 3 seeds each) with Welch's p. A model
+that is robust off its training distribution shows here and nowhere in the main table.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics as st
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import study3_table as t  # noqa: E402
+
+ORDER = ["mnist", *t.SETS]
+NAME = {"mnist": "MNIST", **t.SHORT}
+
+
+def load(metrics: Path) -> dict[tuple[str, str, bool], dict[str, list[tuple[int, float, float]]]]:
+    """(training set, head, CoordConv) -> evaluated set -> [(seed, % error, NLL in nats)], from
+    every ``metrics``/<run>/ with both files. Raises UsageError when there is none."""
+    out: dict = defaultdict(lambda: defaultdict(list))
+    for ev in sorted(metrics.glob("*/eval/eval.json")):
+        cfg_path = ev.parent.parent / "config.json"
+        if not cfg_path.exists():
+            continue
+        cfg, sets = t.runs.read_json(cfg_path, dict), t.runs.read_json(ev, dict)["sets"]
+        for name, m in sets.items():
+            out[(cfg["dataset"], cfg["variant"], bool(cfg.get("coordconv")))][name].append(
+                (cfg["seed"], 100 * m["error"], m.get("nll", float("nan"))))
+    if not out:
+        raise t.runs.UsageError(f"no <run>/eval/eval.json with its config.json under {metrics}: run scripts/study3_metrics.sh first")
+    return out
+
+
+def table(cells) -> list[str]:
+    """The two markdown tables described in the module docstring, for the training sets whose
+    models were scored on more than their own set."""
+    out = ["### % test error on every set scored (mean ± sd over seeds [seeds]; * the set trained on)\n"]
+    keys = sorted((k for k in cells if len(cells[k]) > 1),
+                  key=lambda k: (t.SETS.index(k[0]), k[2], t.HEADS.index(k[1]) if k[1] in t.HEADS else 99))
+    cols = [s for s in ORDER if any(s in cells[k] for k in keys)]
+    out += ["| trained on | head | " + " | ".join(NAME[s] for s in cols) + " | NLL, own set |", "|---|---|" + "---|" * (len(cols) + 1)]
+    for k in keys:
+        def cell(s):
+            errs = [e for _, e, _ in cells[k].get(s, [])]
+            text = "–" if not errs else f"{errs[0]:.2f}" if len(errs) == 1 else f"{st.mean(errs):.2f} ± {st.stdev(errs):.2f} [{len(errs)}]"
+            return text + ("*" if s == k[0] else "")
+        nll = [n for _, _, n in cells[k].get(k[0], [])]
+        out.append(f"| {t.SHORT[k[0]]} | {k[1]}{' CoordConv' if k[2] else ''} | " + " | ".join(cell(s) for s in cols)
+                   + f" | {st.mean(nll):.3f} |")
+    out += ["", "### Each head minus the recurrent head (IC-STN) of its training set, set by set, both with "
+                f"{t.SEEDS} seeds (negative: the head lower)\n",
+            "| trained on | head | scored on | head − iterative (points) | verdict | Welch p |", "|---|---|---|---|---|---|"]
+    tests: list[tuple[str, float]] = []
+    waiting = 0
+    for k in keys:
+        ref = cells.get((k[0], "iterative", False))  # a Conv head against the Conv recurrent head
+        if k[1] == "iterative" or k[2] or not ref:
+            continue
+        for s in cols:
+            if s not in cells[k] or s not in ref:
+                continue
+            a, b = [e for _, e, _ in cells[k][s]], [e for _, e, _ in ref[s]]
+            if min(len(a), len(b)) < t.SEEDS:
+                waiting += 1
+                continue
+            name = f"{t.SHORT[k[0]]} {k[1]} on {NAME[s]}"
+            out.append(f"| {t.SHORT[k[0]]} | {k[1]} | {NAME[s]}{'*' if s == k[0] else ''} | {t.compared(a, b, None, tests, name)} |")
+    out += ["", f"{waiting} more comparisons wait for {t.SEEDS} seeds in both cells."]
+    if tests:
+        kept = t.holm(tests)
+        out.append(f"Holm's correction over the {len(tests)} Welch p values above (family-wise error 0.05) keeps: "
+                   f"{'; '.join(kept) if kept else 'none of them'}.")
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("metrics", type=Path, help="the folder of mirrored evaluations (results/study3/metrics)")
+    a = ap.parse_args(argv)
+    print("\n".join(table(load(a.metrics))))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(t.runs.cli(main))
