@@ -27,16 +27,20 @@ NAME = {"mnist": "MNIST", **t.SHORT}
 
 def load(metrics: Path) -> dict[tuple[str, str, bool], dict[str, list[tuple[int, float, float]]]]:
     """(training set, head, CoordConv) -> evaluated set -> [(seed, % error, NLL in nats)], from
-    every ``metrics``/<run>/ with both files. Raises UsageError when there is none."""
+    every ``metrics``/<run>/ with both files. Raises UsageError when there is none, or when two runs
+    give the same cell the same seed (a stale mirror beside a rerun: remove the older folder)."""
     out: dict = defaultdict(lambda: defaultdict(list))
     for ev in sorted(metrics.glob("*/eval/eval.json")):
         cfg_path = ev.parent.parent / "config.json"
         if not cfg_path.exists():
             continue
         cfg, sets = t.runs.read_json(cfg_path, dict), t.runs.read_json(ev, dict)["sets"]
+        key = (cfg["dataset"], cfg["variant"], bool(cfg.get("coordconv")))
         for name, m in sets.items():
-            out[(cfg["dataset"], cfg["variant"], bool(cfg.get("coordconv")))][name].append(
-                (cfg["seed"], 100 * m["error"], m.get("nll", float("nan"))))
+            if any(seed == cfg["seed"] for seed, _, _ in out[key][name]):
+                raise t.runs.UsageError(f"two runs under {metrics} are {key[1]} on {key[0]} (CoordConv {key[2]}), seed {cfg['seed']}: "
+                                        f"keep one (the newer; {ev.parent.parent.name} is one of them) and run again")
+            out[key][name].append((cfg["seed"], 100 * m["error"], m.get("nll", float("nan"))))
     if not out:
         raise t.runs.UsageError(f"no <run>/eval/eval.json with its config.json under {metrics}: run scripts/study3_metrics.sh first")
     return out
@@ -57,7 +61,7 @@ def table(cells) -> list[str]:
             return text + ("*" if s == k[0] else "")
         nll = [n for _, _, n in cells[k].get(k[0], [])]
         out.append(f"| {t.SHORT[k[0]]} | {k[1]}{' CoordConv' if k[2] else ''} | " + " | ".join(cell(s) for s in cols)
-                   + f" | {st.mean(nll):.3f} |")
+                   + f" | {f'{st.mean(nll):.3f}' if nll else '–'} |")
     out += ["", "### Each head minus the recurrent head (IC-STN) of its training set, set by set, both with "
                 f"{t.SEEDS} seeds (negative: the head lower)\n",
             "| trained on | head | scored on | head − iterative (points) | verdict | Welch p |", "|---|---|---|---|---|---|"]

@@ -369,11 +369,12 @@ def test_study3_refresh_replaces_only_the_tables_and_refuses_a_document_that_los
         study3_refresh.splice("| h |\n\n| h |\n", "| h |", "| h |\n", "f")
 
 
-def _evaluated(root, name, dataset, variant, seed, errors, nll=0.13):
+def _evaluated(root, name, dataset, variant, seed, errors, nll=0.13, coordconv=False):
     run = root / name
     (run / "eval").mkdir(parents=True)
-    (run / "config.json").write_text(json.dumps({"dataset": dataset, "variant": variant, "coordconv": False, "seed": seed}))
-    (run / "eval/eval.json").write_text(json.dumps({"sets": {s: {"error": e / 100, "nll": nll} for s, e in errors.items()}}))
+    (run / "config.json").write_text(json.dumps({"dataset": dataset, "variant": variant, "coordconv": coordconv, "seed": seed}))
+    nlls = nll if isinstance(nll, dict) else {s: nll for s in errors}
+    (run / "eval/eval.json").write_text(json.dumps({"sets": {s: {"error": e / 100, "nll": nlls[s]} for s, e in errors.items()}}))
 
 
 def test_study3_transfer_scores_heads_off_their_training_set_and_judges_only_three_seed_cells(tmp_path, capsys):
@@ -381,13 +382,18 @@ def test_study3_transfer_scores_heads_off_their_training_set_and_judges_only_thr
     import study3_transfer
 
     for seed, (it, ps) in enumerate([(20.0, 13.0), (18.0, 13.5), (22.0, 14.0)], start=1):
-        _evaluated(tmp_path, f"i{seed}", "rotated", "iterative", seed, {"rotated": 0.7, "projective": it})
+        _evaluated(tmp_path, f"i{seed}", "rotated", "iterative", seed, {"rotated": 0.7, "projective": it},
+                   nll={"rotated": 0.11 + 0.01 * seed, "projective": 0.9})  # own-set NLL 0.12-0.14: mean 0.130
         _evaluated(tmp_path, f"p{seed}", "rotated", "pstn", seed, {"rotated": 0.7 + 0.05 * seed, "projective": ps})
+        _evaluated(tmp_path, f"c{seed}", "rotated", "iterative", seed, {"rotated": 0.6, "projective": 30.0, "mnist": 0.5},
+                   coordconv=True)  # its own row; never compared, never mixed into the Conv cell
     _evaluated(tmp_path, "a1", "rotated", "affine", 1, {"rotated": 0.8, "projective": 17.0})
     _evaluated(tmp_path, "r1", "rts", "affine", 1, {"rts": 0.8})  # scored on its own set only: no row
     lines = study3_transfer.table(study3_transfer.load(tmp_path))
-    assert "| R | iterative | 0.70 ± 0.00 [3]* | 20.00 ± 2.00 [3] | 0.130 |" in lines
-    assert "| R | affine | 0.80* | 17.00 | 0.130 |" in lines and not any(line.startswith("| RTS") for line in lines)
+    assert "| R | iterative | – | 0.70 ± 0.00 [3]* | 20.00 ± 2.00 [3] | 0.130 |" in lines
+    assert "| R | iterative CoordConv | 0.50 ± 0.00 [3] | 0.60 ± 0.00 [3]* | 30.00 ± 0.00 [3] | 0.130 |" in lines
+    assert not any(line.startswith("| R | iterative | MNIST") for line in lines)
+    assert "| R | affine | – | 0.80* | 17.00 | 0.130 |" in lines and not any(line.startswith("| RTS") for line in lines)
     assert "| R | pstn | P | -6.50 | beyond the spread | 0.02 |" in lines  # 6.5 > sd 2.0 + 0.5
     assert "| R | pstn | R* | +0.10 | beyond the spread | 0.07 |" in lines  # 0.10 > 0.05 + 0, yet p 0.07
     assert not any(line.startswith("| R | affine | P |") for line in lines)  # one seed: waits, not judged
@@ -395,6 +401,9 @@ def test_study3_transfer_scores_heads_off_their_training_set_and_judges_only_thr
     assert lines[-1] == "Holm's correction over the 2 Welch p values above (family-wise error 0.05) keeps: R pstn on P."
     r = subprocess.run([sys.executable, "scripts/study3_transfer.py", str(tmp_path / "none")], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and "run scripts/study3_metrics.sh first" in r.stderr
+    _evaluated(tmp_path, "p1-rerun", "rotated", "pstn", 1, {"rotated": 0.7})  # a second seed-1 pstn: refused, not averaged in
+    with pytest.raises(UsageError, match="two runs .* are pstn on rotated .*seed 1: keep one"):
+        study3_transfer.load(tmp_path)
 
 
 def test_what_is_left_is_the_whole_grid_before_any_run_and_priced_as_head_costs_prices_it(tmp_path):
