@@ -5,10 +5,11 @@
 Writes results/study3/table.md (scripts/study3_table.py), replaces the copies of its tables in
 docs/study3.md (the cell-by-cell table) and README.md (the headline table), each found by its
 header row and ending at its last "|" line, redraws docs/img/study3_errors.png
-(scripts/study3_plot.py) and, when results/study3/metrics exists, writes results/study3/transfer.md
-(scripts/study3_transfer.py: the kept models on the sets they were not trained on). Hand-written text around them is left as it is: re-read it. Everything
-is made first and then moved into place, so a failure (exit 2 with one line: no runs, no
-independent-set folder, a document whose table header row is missing or twice) writes nothing.
+(scripts/study3_plot.py) and, when results/study3/metrics exists, writes
+results/study3/transfer.md (scripts/study3_transfer.py: the kept models on the sets they were not
+trained on). Hand-written text around them is left as it is: re-read it. Everything is made first
+and then moved into place, so a failure (exit 2 with one line: no runs, no independent-set
+folder, a document whose table header row is missing or twice) writes nothing.
 """
 from __future__ import annotations
 
@@ -42,6 +43,14 @@ def splice(text: str, header: str, table: str, name: str) -> str:
     return text[:found[0]] + table.strip("\n") + "\n" + (text[end.start():] if end else "")
 
 
+def printed(script_main, argv: list[str]) -> str:
+    """What a results script's ``main(argv)`` prints."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        script_main(argv)
+    return out.getvalue()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--root", type=Path, default=t.ROOT, help="the checkout to refresh (default: this one)")
@@ -49,25 +58,17 @@ def main(argv=None) -> int:
     sweeps, cut = a.root / "results/study3/sweeps", a.root / "results/study3/gpu_unfinished"
     cuts = ["--cut", str(cut)] if cut.is_dir() else []
     ext = ["--ext", str(a.root / "results/study3/external")]
-    full, head = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(full):
-        t.main([str(sweeps), *cuts])
-    with contextlib.redirect_stdout(head):
-        t.main([str(sweeps), "--headline", *cuts, *ext])
+    full = printed(t.main, [str(sweeps), *cuts])
     docs, readme, figure = a.root / "docs/study3.md", a.root / "README.md", a.root / "docs/img/study3_errors.png"
-    new = {docs: splice(docs.read_text(), DOCS_HEADER, full.getvalue().split("\n\n")[1], "docs/study3.md"),
-           readme: splice(readme.read_text(), README_HEADER, head.getvalue(), "README.md"),
-           a.root / "results/study3/table.md": full.getvalue()}
+    new = {docs: splice(docs.read_text(), DOCS_HEADER, full.split("\n\n")[1], "docs/study3.md"),
+           readme: splice(readme.read_text(), README_HEADER, printed(t.main, [str(sweeps), "--headline", *cuts, *ext]), "README.md"),
+           a.root / "results/study3/table.md": full}
     if (a.root / "results/study3/metrics").is_dir():
-        transfer = io.StringIO()
-        with contextlib.redirect_stdout(transfer):
-            study3_transfer.main([str(a.root / "results/study3/metrics")])
-        new[a.root / "results/study3/transfer.md"] = transfer.getvalue()
+        new[a.root / "results/study3/transfer.md"] = printed(study3_transfer.main, [str(a.root / "results/study3/metrics")])
     figure.parent.mkdir(parents=True, exist_ok=True)
     # beside its targets, so os.replace stays on one file system; "*.tmp" is git-ignored should a kill leave it
     with tempfile.TemporaryDirectory(dir=figure.parent, suffix=".tmp") as tmp:
-        with contextlib.redirect_stdout(io.StringIO()):
-            study3_plot.main([str(sweeps), *cuts, *ext, "-o", str(Path(tmp) / "figure.png")])
+        printed(study3_plot.main, [str(sweeps), *cuts, *ext, "-o", str(Path(tmp) / "figure.png")])
         for i, (path, text) in enumerate(new.items()):
             (Path(tmp) / f"{i}.md").write_text(text)
         for i, path in enumerate(new):
