@@ -55,7 +55,7 @@ def plot(pts, out: Path) -> None:
             ax.plot([x - 0.3, x + 0.02], [st.mean(ours)] * 2, color=c, lw=2)
             ax.scatter([x - 0.14 + 0.07 * (i - (len(ours) - 1) / 2) for i in range(len(ours))], ours, color=c, s=14, zorder=3)
             ax.scatter([x + 0.18] * len(theirs), theirs, facecolors="none", edgecolors=c, s=14, zorder=3)
-        best = min([t.PAPER[(s, h)] for h in t.ST_CNN if (s, h) in t.PAPER] or [1.7])
+        best = t.paper_best(s)
         first = ax is axes[0][0]  # one legend entry each
         ax.axhline(best, color="k", ls="--", lw=0.8, label="paper's best ST-CNN" if first else None)
         ax.axhline(t.PAPER[(s, "none")], color="k", ls=":", lw=0.8, label="paper's CNN" if first else None)

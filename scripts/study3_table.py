@@ -79,6 +79,11 @@ HEADLINE = [("ours, no transformer", "none"), ("ours, TPS head", "tps"),
 ST_CNN = ("affine", "projective", "tps")
 
 
+def paper_best(dataset: str) -> float:
+    """The paper's best ST-CNN % error on ``dataset`` (Table 1's Aff / Proj / TPS; TC: section 4.1's 1.7)."""
+    return min([PAPER[(dataset, h)] for h in ST_CNN if (dataset, h) in PAPER] or [1.7])
+
+
 def independent(ext: Path) -> dict[str, float]:
     """% error of each kept run on the independently made test set of its own protocol
     (``ext``/<set>/[<batch>/]sets.json, written by scripts/study3_external.sh; not the ``_anywhere`` variants)."""
@@ -108,7 +113,7 @@ def headline(done, cut, ext: dict[str, float]) -> list[str]:
     of every transformer head on each set, bold when at or below the paper's best ST-CNN (the
     issue's target; not a claim of beating it: one seed's noise is ~0.2 points)."""
     started = {key for key, _ in cut}
-    best_paper = {s: min([PAPER[(s, h)] for h in ST_CNN if (s, h) in PAPER] or [1.7]) for s in SETS}  # TC: section 4.1's ST-CNN
+    best_paper = {s: paper_best(s) for s in SETS}
 
     def mean(h, s):
         rows = done.get((s, h, False), [])
@@ -220,7 +225,7 @@ def verdicts(done, planned: set[tuple[str, str]] | None = None) -> list[str]:
            f"{SEEDS} seeds each)\n", "Lowest transformer head against the paper's best ST-CNN (mean of the finished seeds):\n",
            "| set | lowest head | % error (seeds) | paper | verdict |", "|---|---|---|---|---|"]
     for s in SETS:
-        paper = min([PAPER[(s, h)] for h in ST_CNN if (s, h) in PAPER] or [1.7])
+        paper = paper_best(s)
         heads = [h for h in HEADS if h != "none" and not same_as_affine(h, s) and (s, h, False) in errs]
         if not heads:
             continue
