@@ -124,8 +124,7 @@ def headline(done, cut, ext: dict[str, float]) -> list[str]:
 
     def cell(h, s, bold=False):
         rows = done[(s, h, False)]
-        errs = [r["error"] for r in rows]
-        text = f"{errs[0]:.2f}" if len(errs) == 1 else f"{st.mean(errs):.2f} ± {st.stdev(errs):.2f} [{len(errs)}]"
+        text = mean_sd([r["error"] for r in rows])
         theirs = [ext[r["run"]] for r in rows if r["run"] in ext]
         return (f"**{text}**" if bold else text) + (f" ({st.mean(theirs):.2f})" if len(theirs) == len(rows) else "")
 
@@ -178,10 +177,14 @@ def welch(a: list[float], b: list[float]) -> float | None:
     return float(2 * student_t.sf(abs(st.mean(a) - st.mean(b)) / (va + vb) ** 0.5, df))
 
 
-def welch_p(a: list[float], b: list[float]) -> str:
-    """``welch``'s p as table text: two decimals, "<0.01" below 0.005, "–" where it is undefined."""
-    p = welch(a, b)
+def p_text(p: float | None) -> str:
+    """A p as table text: two decimals, "<0.01" below 0.005, "–" where the test is undefined (None)."""
     return "–" if p is None else "<0.01" if p < 0.005 else f"{p:.2f}"
+
+
+def welch_p(a: list[float], b: list[float]) -> str:
+    """``welch``'s p as table text (``p_text``)."""
+    return p_text(welch(a, b))
 
 
 def holm(tests: list[tuple[str, float]], alpha: float = 0.05) -> list[str]:
@@ -196,14 +199,24 @@ def holm(tests: list[tuple[str, float]], alpha: float = 0.05) -> list[str]:
     return kept
 
 
+def holm_text(tests: list[tuple[str, float]]) -> str:
+    """What ``holm`` keeps of ``tests``, as a sentence's end: the names, or "none of them"."""
+    return "; ".join(holm(tests)) or "none of them"
+
+
+def mean_sd(errors: list[float]) -> str:
+    """Seeds' % errors as a table cell: the one error, or "mean ± sd [seeds]"."""
+    return f"{errors[0]:.2f}" if len(errors) == 1 else f"{st.mean(errors):.2f} ± {st.stdev(errors):.2f} [{len(errors)}]"
+
+
 def compared(a: list[float], b: list[float], verdict: str | None = None,
              tests: list[tuple[str, float]] | None = None, name: str = "") -> str:
     """A comparison's table cells: mean of ``a`` minus mean of ``b`` (points), ``gap``'s verdict (or
     ``verdict``), ``welch_p``; the p, where defined, is added to ``tests`` as (``name``, p) for ``holm``."""
-    d, v = gap(a, b)
-    if tests is not None and (p := welch(a, b)) is not None:
+    (d, v), p = gap(a, b), welch(a, b)
+    if tests is not None and p is not None:
         tests.append((name, p))
-    return f"{d:+.2f} | {verdict or v} | {welch_p(a, b)}"
+    return f"{d:+.2f} | {verdict or v} | {p_text(p)}"
 
 
 def verdicts(done, planned: set[tuple[str, str]] | None = None) -> list[str]:
@@ -272,10 +285,8 @@ def verdicts(done, planned: set[tuple[str, str]] | None = None) -> list[str]:
     out += ["", f"Sets where a new head is lower beyond the spread: {', '.join(SHORT[s] for s in SETS if s in wins) or 'none'} "
                 f"({len(wins)} of the 2 issue 14 asks for)."]
     if tests:
-        kept = holm(tests)
         out += ["", f"The Welch p values above are each one comparison's; with {len(tests)} of them, one below 0.05 can come "
-                    f"by chance alone. Holm's correction over all {len(tests)} (family-wise error 0.05) keeps: "
-                    f"{'; '.join(kept) if kept else 'none of them'}."]
+                    f"by chance alone. Holm's correction over all {len(tests)} (family-wise error 0.05) keeps: {holm_text(tests)}."]
     return out
 
 

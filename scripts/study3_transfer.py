@@ -30,19 +30,15 @@ def load(metrics: Path) -> dict[tuple[str, str, bool], dict[str, list[tuple[int,
     every ``metrics``/<run>/ with both files. Raises UsageError when there is none, or when two runs
     give the same cell the same seed (a stale mirror beside a rerun: remove the older folder)."""
     out: dict = defaultdict(lambda: defaultdict(list))
-    for ev in sorted(metrics.glob("*/eval/eval.json")):
-        cfg_path = ev.parent.parent / "config.json"
-        if not cfg_path.exists():
-            continue
-        cfg, sets = t.runs.read_json(cfg_path, dict), t.runs.read_json(ev, dict)["sets"]
+    found = t.runs.find(metrics, "eval/eval.json") if metrics.is_dir() else []
+    for run in t.runs.require(found, metrics, "<run>/eval/eval.json (run scripts/study3_metrics.sh first)"):
+        cfg = run.config
         key = (cfg["dataset"], cfg["variant"], bool(cfg.get("coordconv")))
-        for name, m in sets.items():
+        for name, m in run.eval["sets"].items():
             if any(seed == cfg["seed"] for seed, _, _ in out[key][name]):
                 raise t.runs.UsageError(f"two runs under {metrics} are {key[1]} on {key[0]} (CoordConv {key[2]}), seed {cfg['seed']}: "
-                                        f"keep one (the newer; {ev.parent.parent.name} is one of them) and run again")
+                                        f"keep one (the newer; {run.name} is one of them) and run again")
             out[key][name].append((cfg["seed"], 100 * m["error"], m.get("nll", float("nan"))))
-    if not out:
-        raise t.runs.UsageError(f"no <run>/eval/eval.json with its config.json under {metrics}: run scripts/study3_metrics.sh first")
     return out
 
 
@@ -57,8 +53,7 @@ def table(cells) -> list[str]:
     for k in keys:
         def cell(s):
             errs = [e for _, e, _ in cells[k].get(s, [])]
-            text = "–" if not errs else f"{errs[0]:.2f}" if len(errs) == 1 else f"{st.mean(errs):.2f} ± {st.stdev(errs):.2f} [{len(errs)}]"
-            return text + ("*" if s == k[0] else "")
+            return (t.mean_sd(errs) if errs else "–") + ("*" if s == k[0] else "")
         nll = [n for _, _, n in cells[k].get(k[0], [])]
         out.append(f"| {t.SHORT[k[0]]} | {k[1]}{' CoordConv' if k[2] else ''} | " + " | ".join(cell(s) for s in cols)
                    + f" | {f'{st.mean(nll):.3f}' if nll else '–'} |")
@@ -82,9 +77,7 @@ def table(cells) -> list[str]:
             out.append(f"| {t.SHORT[k[0]]} | {k[1]} | {NAME[s]}{'*' if s == k[0] else ''} | {t.compared(a, b, None, tests, name)} |")
     out += ["", f"{waiting} more comparisons wait for {t.SEEDS} seeds in both cells."]
     if tests:
-        kept = t.holm(tests)
-        out.append(f"Holm's correction over the {len(tests)} Welch p values above (family-wise error 0.05) keeps: "
-                   f"{'; '.join(kept) if kept else 'none of them'}.")
+        out.append(f"Holm's correction over the {len(tests)} Welch p values above (family-wise error 0.05) keeps: {t.holm_text(tests)}.")
     return out
 
 

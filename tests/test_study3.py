@@ -374,7 +374,7 @@ def _evaluated(root, name, dataset, variant, seed, errors, nll=0.13, coordconv=F
     (run / "eval").mkdir(parents=True)
     (run / "config.json").write_text(json.dumps({"dataset": dataset, "variant": variant, "coordconv": coordconv, "seed": seed}))
     nlls = nll if isinstance(nll, dict) else {s: nll for s in errors}
-    (run / "eval/eval.json").write_text(json.dumps({"sets": {s: {"error": e / 100, "nll": nlls[s]} for s, e in errors.items()}}))
+    (run / "eval/eval.json").write_text(json.dumps({"dataset": dataset, "sets": {s: {"error": e / 100, "nll": nlls[s]} for s, e in errors.items()}}))
 
 
 def test_study3_transfer_scores_heads_off_their_training_set_and_judges_only_three_seed_cells(tmp_path, capsys):
