@@ -471,3 +471,39 @@ def test_head_costs_refuses_a_grid_it_cannot_price_before_timing_anything(tmp_pa
     for f, says in ((bad, "no timing for [("), (broken, "not valid YAML")):
         r = subprocess.run([sys.executable, str(ROOT / "scripts/head_costs.py"), "--grid", str(f)], capture_output=True, text=True, timeout=120)
         assert r.returncode == 2 and says in r.stderr and "Traceback" not in r.stderr and not r.stdout, r.stderr
+
+
+def test_study3_commit_tracks_the_checkpoint_in_flight_and_untracks_a_finished_runs(tmp_path):
+    """A session's end takes the ignored checkpoints with it; the commit script keeps the one in flight."""
+    def git(*args):
+        return subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True, text=True).stdout
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts/study3_commit.sh").write_text((ROOT / "scripts/study3_commit.sh").read_text())
+    (tmp_path / ".gitignore").write_text("results/**/checkpoint.pt\n")
+    (tmp_path / "README.md").write_text("tables\n")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs/study3.md").write_text("tables\n")
+    runs = tmp_path / "results/study3/sweeps/study3/runs"
+    for name in ("inflight", "done"):
+        (runs / name).mkdir(parents=True)
+        (runs / name / "checkpoint.pt").write_bytes(b"weights")
+        (runs / name / "metrics.json").write_text("[]")
+    git("init", "-q")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "start")
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+
+    def commit(msg):
+        subprocess.run(["bash", str(tmp_path / "scripts/study3_commit.sh"), msg], check=True, env=env,
+                       capture_output=True, text=True)
+        return set(git("ls-files").split())
+
+    tracked = commit("both in flight")
+    assert {"results/study3/sweeps/study3/runs/inflight/checkpoint.pt",
+            "results/study3/sweeps/study3/runs/done/checkpoint.pt"} <= tracked
+    (runs / "done/final.json").write_text("{}")
+    tracked = commit("one finished")
+    assert "results/study3/sweeps/study3/runs/inflight/checkpoint.pt" in tracked
+    assert "results/study3/sweeps/study3/runs/done/checkpoint.pt" not in tracked
+    assert (runs / "done/checkpoint.pt").exists()  # untracked, not deleted
+    assert "results/study3/sweeps/study3/runs/done/final.json" in tracked
