@@ -507,3 +507,13 @@ def test_study3_commit_tracks_the_checkpoint_in_flight_and_untracks_a_finished_r
     assert "results/study3/sweeps/study3/runs/done/checkpoint.pt" not in tracked
     assert (runs / "done/checkpoint.pt").exists()  # untracked, not deleted
     assert "results/study3/sweeps/study3/runs/done/final.json" in tracked
+
+
+def test_bench_workers_prints_both_ways_and_their_ratio_and_refuses_zero_workers():
+    cmd = [sys.executable, str(ROOT / "scripts/bench_workers.py"), "--dataset", "rotated", "--variant", "none"]
+    out = subprocess.run(cmd + ["--workers", "1", "--steps", "1", "--rounds", "1"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert re.search(r"A: 1 run x 1 threads: [\d,]+ train img/s", out.stdout)
+    assert re.search(r"B/A: \d+\.\d\d", out.stdout)
+    bad = subprocess.run(cmd + ["--workers", "0"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "must be >= 1" in bad.stderr
