@@ -34,6 +34,8 @@ from variants import build_model
 def load_model(path: Path, device, *, data_root: str = "", cache_dir: str = ""):
     """(model, config, epoch) of a run folder or checkpoint file; ``data_root`` / ``cache_dir``,
     when given, replace the run's own (MNIST and the test-set cache on this machine)."""
+    if not path.exists():
+        raise UsageError(f"no run folder or file at {path}; pass a run folder (it holds checkpoint.pt or model.pt) or a .pt file")
     ckpt = path / "checkpoint.pt" if path.is_dir() else path
     if path.is_dir() and not ckpt.exists() and (path / "model.pt").exists():  # kept weights (results/study3), no optimizer
         ckpt = path / "model.pt"
@@ -127,6 +129,9 @@ def main(argv=None) -> int:
             if not sets and not files:
                 raise UsageError("--sets=none and no --test-file: nothing to evaluate")
             run_dir = Path(run) if Path(run).is_dir() else Path(run).parent
+            if not (run_dir / "final.json").exists() and (run_dir / "metrics.json").exists() and (epoch or 0) < cfg.epochs:
+                print(f"warning: {run} has not finished (no final.json): scoring its weights after {epoch or 0} of its {cfg.epochs} "
+                      "epochs, not a final model; resume it with the command at the top of its log", file=sys.stderr)
             jobs.append((run_dir, model, cfg, epoch, sets))
         if a.out:
             try:

@@ -55,7 +55,7 @@ def load_sweep(path: Path) -> dict:
     try:
         spec = yaml.safe_load(Path(path).read_text())
     except OSError as err:
-        raise UsageError(f"cannot read sweep file {path} ({err.strerror})") from None
+        raise UsageError(f"cannot read sweep file {path} ({err.strerror}); pass one of sweeps/*.yaml or a file of the same form") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

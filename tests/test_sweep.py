@@ -155,6 +155,12 @@ def test_broken_sweep_file_starts_no_run(tmp_path, text, words):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_missing_sweep_file_says_where_sweep_files_are(tmp_path):
+    r = subprocess.run([sys.executable, str(ROOT / "sweep.py"), str(tmp_path / "nosuch.yaml"), "--out-dir", str(tmp_path / "out")],
+                       cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 2 and "cannot read sweep file" in r.stderr and "sweeps/*.yaml" in r.stderr
+    assert not (tmp_path / "out").exists()
+
 @pytest.mark.slow
 def test_tiny_grid_runs_reports_a_dead_run_and_resumes(tmp_path, data_root):
     spec = {"name": "tiny", "program": str(ROOT / "train.py"), "method": "grid",
