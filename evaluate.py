@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from common import data
+from common import data, runs
 from common.config import Config, str2bool
 from common.errors import UsageError
 from common import testfiles
@@ -31,24 +31,38 @@ from common.trainer import pick_device, read_checkpoint
 from variants import build_model
 
 
+def unfinished(run_dir: Path) -> bool:
+    """A run folder train.py started (it writes config.json first) that has no final.json yet."""
+    run = runs.Run(run_dir)
+    return (run_dir / "config.json").exists() and not run.finished
+
+
 def load_model(path: Path, device, *, data_root: str = "", cache_dir: str = ""):
     """(model, config, epoch) of a run folder or checkpoint file; ``data_root`` / ``cache_dir``,
-    when given, replace the run's own (MNIST and the test-set cache on this machine)."""
+    when given, replace the run's own (MNIST and the test-set cache on this machine). A run that has
+    not finished is scored with a warning on stderr (its weights mid-training); UsageError (one
+    line) for a path with no weights, or weights this version cannot read."""
     if not path.exists():
         raise UsageError(f"no run folder or file at {path}; pass a run folder (it holds checkpoint.pt or model.pt) or a .pt file")
     ckpt = path / "checkpoint.pt" if path.is_dir() else path
     if path.is_dir() and not ckpt.exists() and (path / "model.pt").exists():  # kept weights (results/study3), no optimizer
         ckpt = path / "model.pt"
     if not ckpt.exists():
-        if path.is_dir() and (path / "metrics.json").exists() and not (path / "final.json").exists():
-            raise UsageError(f"{path} is a run that has not finished (no final.json) and holds no weights here (checkpoints are "
-                             "not committed); resume it with the command at the top of its log, or pick a finished run (it holds model.pt)")
+        if path.is_dir() and unfinished(path):
+            raise UsageError(f"{path} is a run that has not finished (no final.json) and holds no weights here (no checkpoint.pt: "
+                             "it stayed on the machine that trained it); run its train.py or sweep command there to finish it, "
+                             "or pick a finished run (it holds model.pt)")
         raise UsageError(f"no checkpoint at {ckpt}; pass a run folder (it holds checkpoint.pt or model.pt) or a .pt file")
     sd = read_checkpoint(ckpt)
     try:
         cfg = Config(**sd["config"])
     except TypeError:
         raise UsageError(f"{ckpt} holds a config this version does not know; was it written by another version of stn-lab?") from None
+    if ckpt.name == "checkpoint.pt" and unfinished(ckpt.parent):
+        part = " and part of the next" if sd.get("partial") is not None else ""
+        print(f"warning: {ckpt.parent} has not finished (no final.json): scoring its weights after {sd.get('epoch', 0)} of its "
+              f"{cfg.epochs} epochs{part}, not its final model; to finish it (if nothing is training it now), run its train.py or "
+              "sweep command again: it resumes from this checkpoint", file=sys.stderr)
     cfg = dataclasses.replace(cfg, **{k: v for k, v in (("data_root", data_root), ("cache_dir", cache_dir)) if v})
     model = build_model(cfg)
     try:
@@ -129,9 +143,6 @@ def main(argv=None) -> int:
             if not sets and not files:
                 raise UsageError("--sets=none and no --test-file: nothing to evaluate")
             run_dir = Path(run) if Path(run).is_dir() else Path(run).parent
-            if not (run_dir / "final.json").exists() and (run_dir / "metrics.json").exists() and (epoch or 0) < cfg.epochs:
-                print(f"warning: {run} has not finished (no final.json): scoring its weights after {epoch or 0} of its {cfg.epochs} "
-                      "epochs, not a final model; resume it with the command at the top of its log", file=sys.stderr)
             jobs.append((run_dir, model, cfg, epoch, sets))
         if a.out:
             try:

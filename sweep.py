@@ -55,7 +55,8 @@ def load_sweep(path: Path) -> dict:
     try:
         spec = yaml.safe_load(Path(path).read_text())
     except OSError as err:
-        raise UsageError(f"cannot read sweep file {path} ({err.strerror}); pass one of sweeps/*.yaml or a file of the same form") from None
+        shipped = ", ".join(f"sweeps/{f.name}" for f in sorted((Path(__file__).resolve().parent / "sweeps").glob("*.yaml")))
+        raise UsageError(f"cannot read sweep file {path} ({err.strerror}); pass a sweep file, e.g. one of {shipped}") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

@@ -2,22 +2,30 @@
 # Commit the study-3 queue's progress: what scripts/study3_refresh.py rewrote (results/, the tables
 # in README and docs/) and the checkpoint of the run in flight, which .gitignore otherwise keeps out,
 # so that a machine that goes away mid-run (a session's end) loses at most the steps since the run's
-# last checkpoint, not the run. A finished run's checkpoint (its folder has final.json) is untracked
-# again; its model.pt is what is kept. Usage: scripts/study3_commit.sh "message"
+# last checkpoint, not the run. A finished run's checkpoint is untracked again once its model.pt
+# (the kept weights, written by study3_pack.py after the run) is there. Each commit of a checkpoint
+# stays in the history (2-3 MB): commit progress every half hour or so, not every minute.
+# Refuses when something outside results/, README.md and docs/ is staged (it would ride along).
+# Usage: scripts/study3_commit.sh "message"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 msg=${1:?usage: scripts/study3_commit.sh "commit message"}
-root=${WORK:-results/study3}/sweeps
+if ! git diff --cached --quiet -- . ':!results' ':!README.md' ':!docs'; then
+  echo "error: files outside results/, README.md and docs/ are staged; commit or unstage them first (git diff --cached --stat)" >&2
+  exit 2
+fi
 while IFS= read -r -d '' ck; do
   dir=$(dirname "$ck")
-  if [ -e "$dir/final.json" ]; then
-    git rm -q --cached --ignore-unmatch "$ck"
-  else
-    git add -f "$ck"
+  if [ -e "$dir/final.json" ] && [ -e "$dir/model.pt" ]; then
+    git rm -q --cached --ignore-unmatch -- "$ck"
+  elif [ ! -e "$dir/final.json" ]; then
+    git add -f -- "$ck"
   fi
-done < <(find "$root" -name checkpoint.pt -print0)
-# checkpoints still tracked whose files are gone (a run folder removed by hand)
-git ls-files -z --deleted -- "$root" | xargs -0 -r git rm -q --cached --
-git add -A results README.md docs
+done < <(find results/study3/sweeps -name checkpoint.pt -print0)
+git add -A -- results README.md docs
+if git diff --cached --quiet; then
+  echo "nothing to commit"
+  exit 0
+fi
 git commit -q -m "$msg"
 git log --oneline -1

@@ -502,18 +502,17 @@ def test_study3_commit_tracks_the_checkpoint_in_flight_and_untracks_a_finished_r
     assert {"results/study3/sweeps/study3/runs/inflight/checkpoint.pt",
             "results/study3/sweeps/study3/runs/done/checkpoint.pt"} <= tracked
     (runs / "done/final.json").write_text("{}")
-    tracked = commit("one finished")
+    tracked = commit("one finished, its weights not yet packed")
+    assert "results/study3/sweeps/study3/runs/done/checkpoint.pt" in tracked  # the only copy of its weights
+    (runs / "done/model.pt").write_bytes(b"kept")
+    tracked = commit("its weights packed")
     assert "results/study3/sweeps/study3/runs/inflight/checkpoint.pt" in tracked
     assert "results/study3/sweeps/study3/runs/done/checkpoint.pt" not in tracked
     assert (runs / "done/checkpoint.pt").exists()  # untracked, not deleted
-    assert "results/study3/sweeps/study3/runs/done/final.json" in tracked
-
-
-def test_bench_workers_prints_both_ways_and_their_ratio_and_refuses_zero_workers():
-    cmd = [sys.executable, str(ROOT / "scripts/bench_workers.py"), "--dataset", "rotated", "--variant", "none"]
-    out = subprocess.run(cmd + ["--workers", "1", "--steps", "1", "--rounds", "1"], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    assert re.search(r"A: 1 run x 1 threads: [\d,]+ train img/s", out.stdout)
-    assert re.search(r"B/A: \d+\.\d\d", out.stdout)
-    bad = subprocess.run(cmd + ["--workers", "0"], capture_output=True, text=True, timeout=60)
-    assert bad.returncode == 2 and "must be >= 1" in bad.stderr
+    assert {"results/study3/sweeps/study3/runs/done/final.json", "results/study3/sweeps/study3/runs/done/model.pt"} <= tracked
+    assert "nothing to commit" in subprocess.run(["bash", str(tmp_path / "scripts/study3_commit.sh"), "again"], env=env,
+                                                 capture_output=True, text=True, check=True).stdout
+    (tmp_path / "code.py").write_text("x = 1\n")  # a code change staged by hand must not ride along
+    git("add", "code.py")
+    r = subprocess.run(["bash", str(tmp_path / "scripts/study3_commit.sh"), "progress"], env=env, capture_output=True, text=True)
+    assert r.returncode == 2 and "outside results/" in r.stderr and "code.py" not in git("ls-tree", "-r", "--name-only", "HEAD")

@@ -158,7 +158,7 @@ def test_broken_sweep_file_starts_no_run(tmp_path, text, words):
 def test_a_missing_sweep_file_says_where_sweep_files_are(tmp_path):
     r = subprocess.run([sys.executable, str(ROOT / "sweep.py"), str(tmp_path / "nosuch.yaml"), "--out-dir", str(tmp_path / "out")],
                        cwd=tmp_path, capture_output=True, text=True)
-    assert r.returncode == 2 and "cannot read sweep file" in r.stderr and "sweeps/*.yaml" in r.stderr
+    assert r.returncode == 2 and "cannot read sweep file" in r.stderr and "sweeps/study3.yaml" in r.stderr
     assert not (tmp_path / "out").exists()
 
 @pytest.mark.slow

@@ -255,7 +255,7 @@ def test_an_unfinished_run_without_weights_says_so(tmp_path, capsys):
     (run / "config.json").write_text("{}")
     (run / "metrics.json").write_text("[]")
     rc, out, err = run_eval(run, capsys=capsys)
-    assert rc == 2 and "has not finished" in err and "resume it" in err
+    assert rc == 2 and "has not finished" in err and "to finish it" in err
 
 
 def test_a_run_stopped_mid_training_is_scored_with_a_warning_and_a_finished_one_without(tmp_path, run_dir, capsys):
@@ -264,9 +264,13 @@ def test_a_run_stopped_mid_training_is_scored_with_a_warning_and_a_finished_one_
     np.savez(tmp_path / "ext.npz", images=x, labels=y)
     run = tmp_path / "mid"
     shutil.copytree(run_dir, run)
-    (run / "metrics.json").write_text("[]")  # a run that trains, checkpointed after 0 of its epochs
+    (run / "config.json").write_text("{}")  # train.py's first file: a run stopped before its first epoch ended
     rc, out, err = run_eval(run, "--test-file", tmp_path / "ext.npz", capsys=capsys)
-    assert rc == 0 and "has not finished" in err and "after 0 of its 6 epochs" in err
+    assert rc == 0 and "has not finished" in err and "after 0 of its 6 epochs, not" in err
+    sd = torch.load(run / "checkpoint.pt", weights_only=False)
+    torch.save({**sd, "epoch": 2, "partial": {"index": 3}}, run / "checkpoint.pt")  # stopped inside its third epoch
+    rc, out, err = run_eval(run, "--test-file", tmp_path / "ext.npz", capsys=capsys)
+    assert rc == 0 and "after 2 of its 6 epochs and part of the next" in err
     (run / "final.json").write_text("{}")
     rc, out, err = run_eval(run, "--test-file", tmp_path / "ext.npz", capsys=capsys)
     assert rc == 0 and "has not finished" not in err
@@ -275,6 +279,7 @@ def test_a_run_stopped_mid_training_is_scored_with_a_warning_and_a_finished_one_
 def test_a_path_that_does_not_exist_is_named_as_such(tmp_path, capsys):
     rc, out, err = run_eval(tmp_path / "nosuch", capsys=capsys)
     assert rc == 2 and "no run folder or file at" in err and "Traceback" not in err
+
 
 def test_several_runs_side_by_side_need_out_and_write_one_report(tmp_path, run_dir, capsys):
     x, y = digits()
