@@ -33,5 +33,8 @@ for npz in "$ext"/*.npz; do
   batch=$ext/$name/$(date -u +%Y%m%dT%H%M%SZ)
   "$PY" evaluate.py "${runs[@]}" --sets "$set" --test-file "$set-ext=$npz" --curves false --wandb false --out "$batch"
   "$PY" scripts/kept_models.py --fingerprints "${runs[@]}" > "$batch/.models.json.tmp" && mv "$batch/.models.json.tmp" "$batch/models.json"  # which weights were scored
+  # which bytes they were scored on: the set's record (its sha256; torchvision-made sets differ in bytes between CPUs,
+  # results/study3/external/sets_across_machines.log)
+  [ ! -f "$npz.md" ] || cp "$npz.md" "$batch/set.npz.md"
 done
 "$PY" scripts/study3_external_table.py > "$ext/.table.md.tmp" && mv "$ext/.table.md.tmp" "$ext/table.md" && cat "$ext/table.md"
