@@ -450,6 +450,19 @@ def test_the_committed_study3_table_and_its_copy_in_the_docs_are_what_the_script
     assert printed.split("\n\n")[1] in (ROOT / "docs/study3.md").read_text(), "docs/study3.md's results table is stale: run python scripts/study3_refresh.py"
 
 
+def test_every_mean_and_sd_the_study3_prose_quotes_is_one_the_committed_tables_print():
+    """A "mean ± sd" written by hand in README or docs/study3.md is copied from the generated tables
+    (results/study3/table.md, transfer.md, external/table.md); a typo or a stale value fails here."""
+    printed = "".join((ROOT / "results/study3" / f).read_text() for f in ("table.md", "transfer.md", "external/table.md"))
+    known = set(re.findall(r"(\d+\.\d+) ± (\d+\.\d+)", printed))
+    quoted = [(f, i, m) for f in ("README.md", "docs/study3.md")
+              for i, line in enumerate((ROOT / f).read_text().splitlines(), 1)
+              for m in re.findall(r"(\d+\.\d+) ± (\d+\.\d+)", line)]
+    assert len(quoted) > 20 and len(known) > 20
+    wrong = [f"{f}:{i}: {a} ± {b}" for f, i, (a, b) in quoted if (a, b) not in known]
+    assert not wrong, "not in results/study3's tables (copy the value from results/study3/table.md): " + "; ".join(wrong)
+
+
 def test_head_costs_counts_the_study_grid_and_prices_a_run():
     sys.path.insert(0, str(ROOT / "scripts"))
     import head_costs
