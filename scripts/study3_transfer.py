@@ -8,7 +8,10 @@ sets, R, P and E). Per training set and head: the % test error on each set, mean
 seeds evaluated (their count in brackets; the own set starred), then each head minus the recurrent
 head of its training set on every set, judged by study 3's rule (``study3_table.gap``: beyond the
 spread when the gap exceeds the sum of the two seed sds, 3 seeds each) with Welch's p. A model
-that is robust off its training distribution shows here and nowhere in the main table.
+that is robust off its training distribution shows here and nowhere in the main table. Last, each
+model's robustness to transforms beyond its training range (``eval.json``'s ``robustness``, from
+``common.metrics``: clean MNIST test digits turned by -180...180 degrees and scaled): the rotation
+AUC, the accuracy at 180 degrees and the scale AUC, mean ± sd over seeds.
 """
 from __future__ import annotations
 
@@ -39,6 +42,32 @@ def load(metrics: Path) -> dict[tuple[str, str, bool], dict[str, list[tuple[int,
                 raise t.runs.UsageError(f"two runs under {metrics} are {key[1]} on {key[0]} (CoordConv {key[2]}), seed {cfg['seed']}: "
                                         f"keep one (the newer; {run.name} is one of them) and run again")
             out[key][name].append((cfg["seed"], 100 * m["error"], m.get("nll", float("nan"))))
+    return out
+
+
+def robustness(metrics: Path) -> dict[tuple[str, str, bool], list[tuple[float, float, float]]]:
+    """(training set, head, CoordConv) -> [(rotation AUC, % accuracy at 180 degrees, scale AUC)], one
+    per seed, from every ``metrics``/<run>/eval/eval.json that has a ``robustness`` entry."""
+    out: dict = defaultdict(list)
+    for run in (t.runs.find(metrics, "eval/eval.json") if metrics.is_dir() else []):
+        r, cfg = run.eval.get("robustness"), run.config
+        if r:
+            curve = dict(zip(r["rotation_curve"]["degrees"], r["rotation_curve"]["accuracy"]))
+            out[(cfg["dataset"], cfg["variant"], bool(cfg.get("coordconv")))].append(
+                (r["rotation_auc"], 100 * curve.get(180, float("nan")), r["scale_auc"]))
+    return out
+
+
+def robustness_table(rows) -> list[str]:
+    """The robustness table of the module docstring, training set by set, heads in the study's order."""
+    def cell(xs, fmt):
+        return f"{xs[0]:{fmt}}" if len(xs) == 1 else f"{st.mean(xs):{fmt}} ± {st.stdev(xs):{fmt}} [{len(xs)}]"
+    out = ["### Beyond the training range: clean MNIST digits turned by -180...180° and scaled "
+           "(mean ± sd over seeds [seeds])\n", "| trained on | head | rotation AUC | % accuracy at 180° | scale AUC |",
+           "|---|---|---|---|---|"]
+    for k in sorted(rows, key=lambda k: (t.SETS.index(k[0]), k[2], t.HEADS.index(k[1]) if k[1] in t.HEADS else 99)):
+        v = list(zip(*rows[k]))
+        out.append(f"| {t.SHORT[k[0]]} | {k[1]}{' CoordConv' if k[2] else ''} | {cell(v[0], '.3f')} | {cell(v[1], '.1f')} | {cell(v[2], '.3f')} |")
     return out
 
 
@@ -85,7 +114,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("metrics", type=Path, help="the folder of mirrored evaluations (results/study3/metrics)")
     a = ap.parse_args(argv)
-    print("\n".join(table(load(a.metrics))))
+    rows = robustness(a.metrics)
+    print("\n".join(table(load(a.metrics)) + (["", *robustness_table(rows)] if rows else [])))
     return 0
 
 

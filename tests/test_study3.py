@@ -369,12 +369,32 @@ def test_study3_refresh_replaces_only_the_tables_and_refuses_a_document_that_los
         study3_refresh.splice("| h |\n\n| h |\n", "| h |", "| h |\n", "f")
 
 
-def _evaluated(root, name, dataset, variant, seed, errors, nll=0.13, coordconv=False):
+def _evaluated(root, name, dataset, variant, seed, errors, nll=0.13, coordconv=False, robustness=None):
     run = root / name
     (run / "eval").mkdir(parents=True)
     (run / "config.json").write_text(json.dumps({"dataset": dataset, "variant": variant, "coordconv": coordconv, "seed": seed}))
     nlls = nll if isinstance(nll, dict) else {s: nll for s in errors}
-    (run / "eval/eval.json").write_text(json.dumps({"dataset": dataset, "sets": {s: {"error": e / 100, "nll": nlls[s]} for s, e in errors.items()}}))
+    ev = {"dataset": dataset, "sets": {s: {"error": e / 100, "nll": nlls[s]} for s, e in errors.items()}}
+    if robustness:  # (rotation AUC, accuracy at 180 degrees, scale AUC), the curve around it made up
+        auc, at180, scale = robustness
+        ev["robustness"] = {"rotation_auc": auc, "scale_auc": scale,
+                            "rotation_curve": {"degrees": [-180, 0, 180], "accuracy": [at180, 0.99, at180]}}
+    (run / "eval/eval.json").write_text(json.dumps(ev))
+
+
+def test_study3_transfer_tabulates_robustness_beyond_the_training_range_over_seeds(tmp_path, capsys):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import study3_transfer
+
+    for seed, (auc, at180) in enumerate([(0.96, 0.88), (0.962, 0.89), (0.964, 0.90)], start=1):
+        _evaluated(tmp_path, f"p{seed}", "rotated", "polar", seed, {"rotated": 1.0}, robustness=(auc, at180, 0.89))
+    _evaluated(tmp_path, "i1", "rts", "iterative", 1, {"rts": 0.7}, robustness=(0.71, 0.45, 0.993))
+    _evaluated(tmp_path, "n1", "rts", "none", 1, {"rts": 1.0})  # scored before robustness was: no row
+    lines = study3_transfer.robustness_table(study3_transfer.robustness(tmp_path))
+    assert lines[3:] == ["| R | polar | 0.962 ± 0.002 [3] | 89.0 ± 1.0 [3] | 0.890 ± 0.000 [3] |",
+                         "| RTS | iterative | 0.710 | 45.0 | 0.993 |"]
+    assert study3_transfer.main([str(tmp_path)]) == 0
+    assert "| R | polar | 0.962 ± 0.002 [3] | 89.0 ± 1.0 [3] | 0.890 ± 0.000 [3] |" in capsys.readouterr().out
 
 
 def test_study3_transfer_scores_heads_off_their_training_set_and_judges_only_three_seed_cells(tmp_path, capsys):
