@@ -28,6 +28,11 @@ ORDER = ["mnist", *t.SETS]
 NAME = {"mnist": "MNIST", **t.SHORT}
 
 
+def order(key: tuple[str, str, bool]) -> tuple:
+    """Sort key of a (training set, head, CoordConv) cell: sets, then Conv before CoordConv, then the study's head order."""
+    return t.SETS.index(key[0]), key[2], t.HEADS.index(key[1]) if key[1] in t.HEADS else 99
+
+
 def load(metrics: Path) -> dict[tuple[str, str, bool], dict[str, list[tuple[int, float, float]]]]:
     """(training set, head, CoordConv) -> evaluated set -> [(seed, % error, NLL in nats)], from
     every ``metrics``/<run>/ with both files. Raises UsageError when there is none, or when two runs
@@ -45,16 +50,24 @@ def load(metrics: Path) -> dict[tuple[str, str, bool], dict[str, list[tuple[int,
     return out
 
 
-def robustness(metrics: Path) -> dict[tuple[str, str, bool], list[tuple[float, float, float]]]:
-    """(training set, head, CoordConv) -> [(rotation AUC, % accuracy at 180 degrees, scale AUC)], one
-    per seed, from every ``metrics``/<run>/eval/eval.json that has a ``robustness`` entry."""
-    out: dict = defaultdict(list)
+def robustness(metrics: Path) -> dict[tuple[str, str, bool], dict[int, tuple[float, float, float]]]:
+    """(training set, head, CoordConv) -> seed -> (rotation AUC, % accuracy at 180 degrees, scale
+    AUC), from every ``metrics``/<run>/eval/eval.json that has a ``robustness`` entry. Raises
+    UsageError when two runs give a cell the same seed, or a rotation curve has no 180° point."""
+    out: dict = defaultdict(dict)
     for run in (t.runs.find(metrics, "eval/eval.json") if metrics.is_dir() else []):
         r, cfg = run.eval.get("robustness"), run.config
-        if r:
-            curve = dict(zip(r["rotation_curve"]["degrees"], r["rotation_curve"]["accuracy"]))
-            out[(cfg["dataset"], cfg["variant"], bool(cfg.get("coordconv")))].append(
-                (r["rotation_auc"], 100 * curve.get(180, float("nan")), r["scale_auc"]))
+        if not r:
+            continue
+        key = (cfg["dataset"], cfg["variant"], bool(cfg.get("coordconv")))
+        curve = dict(zip(r["rotation_curve"]["degrees"], r["rotation_curve"]["accuracy"]))
+        if 180 not in curve:
+            raise t.runs.UsageError(f"{run.name}'s rotation curve has no 180° point: score it again with "
+                                    "scripts/study3_metrics.sh (evaluate.py turns digits by -180...180° in 15° steps)")
+        if cfg["seed"] in out[key]:
+            raise t.runs.UsageError(f"two runs under {metrics} are {key[1]} on {key[0]} (CoordConv {key[2]}), seed {cfg['seed']}: "
+                                    f"keep one (the newer; {run.name} is one of them) and run again")
+        out[key][cfg["seed"]] = (r["rotation_auc"], 100 * curve[180], r["scale_auc"])
     return out
 
 
@@ -65,8 +78,8 @@ def robustness_table(rows) -> list[str]:
     out = ["### Beyond the training range: clean MNIST digits turned by -180...180° and scaled "
            "(mean ± sd over seeds [seeds])\n", "| trained on | head | rotation AUC | % accuracy at 180° | scale AUC |",
            "|---|---|---|---|---|"]
-    for k in sorted(rows, key=lambda k: (t.SETS.index(k[0]), k[2], t.HEADS.index(k[1]) if k[1] in t.HEADS else 99)):
-        v = list(zip(*rows[k]))
+    for k in sorted(rows, key=order):
+        v = list(zip(*rows[k].values()))
         out.append(f"| {t.SHORT[k[0]]} | {k[1]}{' CoordConv' if k[2] else ''} | {cell(v[0], '.3f')} | {cell(v[1], '.1f')} | {cell(v[2], '.3f')} |")
     return out
 
@@ -75,8 +88,7 @@ def table(cells) -> list[str]:
     """The two markdown tables described in the module docstring, for the training sets whose
     models were scored on more than their own set."""
     out = ["### % test error on every set scored (mean ± sd over seeds [seeds]; * the set trained on)\n"]
-    keys = sorted((k for k in cells if len(cells[k]) > 1),
-                  key=lambda k: (t.SETS.index(k[0]), k[2], t.HEADS.index(k[1]) if k[1] in t.HEADS else 99))
+    keys = sorted((k for k in cells if len(cells[k]) > 1), key=order)
     cols = [s for s in ORDER if any(s in cells[k] for k in keys)]
     out += ["| trained on | head | " + " | ".join(NAME[s] for s in cols) + " | NLL, own set |", "|---|---|" + "---|" * (len(cols) + 1)]
     for k in keys:

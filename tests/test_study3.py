@@ -390,11 +390,22 @@ def test_study3_transfer_tabulates_robustness_beyond_the_training_range_over_see
         _evaluated(tmp_path, f"p{seed}", "rotated", "polar", seed, {"rotated": 1.0}, robustness=(auc, at180, 0.89))
     _evaluated(tmp_path, "i1", "rts", "iterative", 1, {"rts": 0.7}, robustness=(0.71, 0.45, 0.993))
     _evaluated(tmp_path, "n1", "rts", "none", 1, {"rts": 1.0})  # scored before robustness was: no row
+    _evaluated(tmp_path, "c1", "rts", "affine", 1, {"rts": 0.7}, coordconv=True, robustness=(0.66, 0.46, 0.992))
+    _evaluated(tmp_path, "a1", "rts", "affine", 1, {"rts": 0.8}, robustness=(0.663, 0.46, 0.992))
     lines = study3_transfer.robustness_table(study3_transfer.robustness(tmp_path))
     assert lines[3:] == ["| R | polar | 0.962 ± 0.002 [3] | 89.0 ± 1.0 [3] | 0.890 ± 0.000 [3] |",
-                         "| RTS | iterative | 0.710 | 45.0 | 0.993 |"]
+                         "| RTS | affine | 0.663 | 46.0 | 0.992 |", "| RTS | iterative | 0.710 | 45.0 | 0.993 |",
+                         "| RTS | affine CoordConv | 0.660 | 46.0 | 0.992 |"]  # the study's head order, CoordConv after Conv
     assert study3_transfer.main([str(tmp_path)]) == 0
     assert "| R | polar | 0.962 ± 0.002 [3] | 89.0 ± 1.0 [3] | 0.890 ± 0.000 [3] |" in capsys.readouterr().out
+    _evaluated(tmp_path, "p1-rerun", "rotated", "polar", 1, {"rotated": 1.0}, robustness=(0.96, 0.88, 0.89))
+    with pytest.raises(UsageError, match="two runs .* are polar on rotated .*seed 1: keep one"):
+        study3_transfer.robustness(tmp_path)
+    ev = tmp_path / "p1-rerun/eval/eval.json"
+    ev.write_text(ev.read_text().replace("180]", "165]"))  # a curve that stops short of 180°: named, not a silent nan
+    (tmp_path / "p1/eval/eval.json").unlink()
+    with pytest.raises(UsageError, match="p1-rerun's rotation curve has no 180° point"):
+        study3_transfer.robustness(tmp_path)
 
 
 def test_study3_transfer_scores_heads_off_their_training_set_and_judges_only_three_seed_cells(tmp_path, capsys):
@@ -470,17 +481,31 @@ def test_the_committed_study3_table_and_its_copy_in_the_docs_are_what_the_script
     assert printed.split("\n\n")[1] in (ROOT / "docs/study3.md").read_text(), "docs/study3.md's results table is stale: run python scripts/study3_refresh.py"
 
 
-def test_every_mean_and_sd_the_study3_prose_quotes_is_one_the_committed_tables_print():
-    """A "mean ± sd" written by hand in README or docs/study3.md is copied from the generated tables
-    (results/study3/table.md, transfer.md, external/table.md); a typo or a stale value fails here."""
-    printed = "".join((ROOT / "results/study3" / f).read_text() for f in ("table.md", "transfer.md", "external/table.md"))
-    known = set(re.findall(r"(\d+\.\d+) ± (\d+\.\d+)", printed))
-    quoted = [(f, i, m) for f in ("README.md", "docs/study3.md")
-              for i, line in enumerate((ROOT / f).read_text().splitlines(), 1)
-              for m in re.findall(r"(\d+\.\d+) ± (\d+\.\d+)", line)]
+def test_every_mean_and_sd_the_study3_prose_quotes_is_one_the_committed_tables_print(capsys):
+    """A "mean ± sd" written by hand in README or docs/study3.md is one the study-3 scripts print
+    from the committed runs (study3_table.py, study3_transfer.py); a typo or a stale value fails here."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import study3_table
+    import study3_transfer
+
+    pair = r"(\d+\.\d+)\s*±\s*(\d+\.\d+)"  # a line break may fall on either side of the ±
+    assert study3_table.main([str(ROOT / "results/study3/sweeps"), "--cut", str(ROOT / "results/study3/gpu_unfinished")]) == 0
+    assert study3_transfer.main([str(ROOT / "results/study3/metrics")]) == 0
+    known = set(re.findall(pair, capsys.readouterr().out))
+    quoted = [(f, text.count("\n", 0, m.start()) + 1, m.groups()) for f in ("README.md", "docs/study3.md")
+              for text in [(ROOT / f).read_text()] for m in re.finditer(pair, text)]
     assert len(quoted) > 20 and len(known) > 20
     wrong = [f"{f}:{i}: {a} ± {b}" for f, i, (a, b) in quoted if (a, b) not in known]
-    assert not wrong, "not in results/study3's tables (copy the value from results/study3/table.md): " + "; ".join(wrong)
+    assert not wrong, "not in results/study3's tables (copy the value from results/study3/table.md or transfer.md): " + "; ".join(wrong)
+
+
+def test_the_committed_transfer_table_is_what_the_script_prints(capsys):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import study3_transfer
+
+    assert study3_transfer.main([str(ROOT / "results/study3/metrics")]) == 0
+    assert capsys.readouterr().out == (ROOT / "results/study3/transfer.md").read_text(), "results/study3/transfer.md is stale: " \
+        "run python scripts/study3_refresh.py (the CPU queue does after each run)"
 
 
 def test_head_costs_counts_the_study_grid_and_prices_a_run():
