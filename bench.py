@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 import variants
 from common import data
-from common.config import Config
+from common.config import Config, HelpFormatter
 from common.models import MNIST_MEAN, MNIST_STD, STNClassifier, TutorialCNN
 from common.trainer import evaluate, make_optimizer, pick_device
 
@@ -168,7 +168,7 @@ def peak_memory_mb(device) -> float | None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     ap.add_argument("--steps", type=int, default=150, help="training steps per timed block")
     ap.add_argument("--rounds", type=int, default=3, help="alternating reference/ours blocks")
     ap.add_argument("--workers", type=int, default=4, help="the reference DataLoader's workers (the tutorial uses 4)")

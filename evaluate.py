@@ -7,7 +7,8 @@
 
 Prints a table and writes RUN_DIR/eval/{eval.json, eval.md, robustness.png} and the per-set
 report RUN_DIR/eval/{sets.md, sets.json, sets.png} (with several runs: the side-by-side report
-in --out); logs them to each run's W&B record (Tables and images) unless --wandb=False.
+in --out); logs them to each run's W&B record (Tables and images) when it has one (its
+wandb_id file; --wandb starts one for a run trained without W&B, --wandb=False logs nothing).
 --test-file reads .npz/.npy/.pt files, MNIST-C folders and ImageFolders of PNGs
 (common/testfiles.py, docs/robustness.md); every file is checked before anything is written.
 Metrics: README, "Choosing metrics".
@@ -22,7 +23,7 @@ from pathlib import Path
 import torch
 
 from common import data, runs
-from common.config import Config, str2bool
+from common.config import Config, HelpFormatter, str2bool
 from common.errors import UsageError
 from common import testfiles
 from common.evaluation import compatible_sets, evaluate_model, to_markdown, write_report, write_sets_report
@@ -106,7 +107,7 @@ def read_test_files(specs: list[str]) -> tuple[dict[str, data.TestSet], dict[str
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     ap.add_argument("run", nargs="+", help="run folder(s) (or checkpoint files)")
     ap.add_argument("--sets", default="", help="our test sets: comma-separated, 'all' (smaller ones padded), 'none' (default: every set of the model's image size)")
     ap.add_argument("--test-file", action="append", default=[], metavar="[NAME=]PATH",
@@ -117,7 +118,8 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
     ap.add_argument("--data-root", default="", help="MNIST root (default: the run's own, else $STN_DATA_ROOT, else ./data)")
     ap.add_argument("--cache-dir", default="", help="where fixed test sets are cached (default: the run's own, else $STN_CACHE_DIR, else ./cache)")
-    ap.add_argument("--wandb", type=str2bool, nargs="?", const=True, default=True, help="log to the run's W&B record")
+    ap.add_argument("--wandb", type=str2bool, nargs="?", const=True, default=None,
+                    help="log to the run's W&B record (default: when the run has one, a wandb_id file; --wandb starts one otherwise)")
     ap.add_argument("--holdout-runs", type=str2bool, nargs="?", const=True, default=False,
                     help="also score runs trained with --holdout (recipe candidates) on test sets; off, they are refused, so a recipe is never chosen on a test set")
     a = ap.parse_intermixed_args(argv)  # runs may come after the flags
@@ -173,8 +175,8 @@ def main(argv=None) -> int:
     except OSError as err:  # e.g. a read-only run folder: the reports written so far are whole (atomic)
         print(f"error: cannot write {err.filename} ({err.strerror}); make the run folder writable and run again", file=sys.stderr)
         return 2
-    if a.wandb:
-        for report, paths, run_dir, cfg in done.values():
+    for report, paths, run_dir, cfg in done.values():
+        if a.wandb or (a.wandb is None and (run_dir / "wandb_id").exists()):
             log_report(report, paths, run_dir, cfg)
     return 0
 

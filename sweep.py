@@ -410,7 +410,7 @@ def write_summary(path: Path, rows: list[dict]) -> None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=C.HelpFormatter)
     ap.add_argument("sweep", help="a W&B sweep YAML file")
     ap.add_argument("--count", type=int, default=0, help="number of runs (random: required unless run_cap; grid: the first N)")
     ap.add_argument("--out-dir", default="sweeps_out", help="folder for the sweep's runs and logs")

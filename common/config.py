@@ -238,6 +238,16 @@ def sweep_params(environ=None) -> dict:
     return from_dict(read_mapping(path, "the sweep's parameter file"), "wandb.config")
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` with each option's default, unless its help already says it ("(default ...") or
+    the default is empty (``""``, None or ``[]``, whose meaning the help gives in words)."""
+
+    def _get_help_string(self, action):
+        if "(default" in (action.help or "") or action.default in ("", None, []):
+            return action.help
+        return super()._get_help_string(action)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2, no usage dump
         raise UsageError(f"{message} (see --help)")

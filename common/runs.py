@@ -159,21 +159,26 @@ def keep_aside(path: Path) -> Path:
     return dest
 
 
-def find(roots: Path | str | Iterable[Path | str], holding: str = "config.json") -> list[Run]:
+EXAMPLE = "results/study3/sweeps/study3/runs"  # a folder of run folders, shipped in every clone
+
+
+def find(roots: Path | str | Iterable[Path | str], holding: str = "config.json", example: str = EXAMPLE) -> list[Run]:
     """The run folders directly under each root that hold the file ``holding`` (e.g.
-    ``final.json``: the finished ones), in name order within each root."""
+    ``final.json``: the finished ones), in name order within each root. Raises UsageError naming a
+    root that is no folder, with ``example``: a folder the calling script reads."""
     roots = [roots] if isinstance(roots, (str, Path)) else list(roots)
     for root in roots:
         if not Path(root).is_dir():
-            raise UsageError(f"no folder {root}; pass a folder that holds run folders (e.g. results/study3/sweeps/study3/runs)")
+            raise UsageError(f"no folder {root}; pass a folder that holds run folders (e.g. {example})")
     return [Run(Path(root) / f.relative_to(root).parts[0]) for root in roots for f in sorted(Path(root).glob(f"*/{holding}"))]
 
 
-def require(found: list, roots, what: str) -> list:
-    """``found``, or a UsageError saying that ``roots`` hold no ``what`` and what to point at."""
+def require(found: list, roots, what: str, example: str = EXAMPLE) -> list:
+    """``found``, or a UsageError saying that ``roots`` hold no ``what`` and what to point at
+    (``example``: a folder the calling script reads)."""
     if not found:
         where = ", ".join(map(str, [roots] if isinstance(roots, (str, Path)) else roots))
-        raise UsageError(f"no {what} under {where}; pass a folder that holds run folders (e.g. results/study3/sweeps/study3/runs)")
+        raise UsageError(f"no {what} under {where}; pass a folder that holds them (e.g. {example})")
     return found
 
 

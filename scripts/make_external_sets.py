@@ -159,7 +159,7 @@ SETS = {"rotated": rotated, "rts": rts, "projective": projective, "elastic": ela
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--sets", default=",".join(SETS), help=f"comma-separated, of {', '.join(SETS)}")
-    ap.add_argument("--out-dir", default=None, help="folder for NAME.npz and NAME.npz.md (default results/study3/external; required with --limit)")
+    ap.add_argument("--out-dir", default=argparse.SUPPRESS, help="folder for NAME.npz and NAME.npz.md (default results/study3/external; required with --limit)")
     ap.add_argument("--data-root", default=os.environ.get("STN_DATA_ROOT", "./data"), help="MNIST root (torchvision layout)")
     ap.add_argument("--seed", type=int, default=2611, help="seed of every draw (numpy PCG64, one stream per set)")
     ap.add_argument("--limit", type=int, default=0, help="first N test digits only (0: all 10,000)")
@@ -172,6 +172,7 @@ def main(argv=None) -> int:
     if a.limit < 0 or a.seed < 0:
         print("error: --limit must be 0 (all) or a positive count, --seed 0 or more", file=sys.stderr)
         return 2
+    a.out_dir = getattr(a, "out_dir", None)  # not given: no attribute (SUPPRESS), so --help shows the default in words once
     if a.limit and a.out_dir is None:
         print("error: --limit makes a smaller set; pass --out-dir for it, so the full sets are not overwritten", file=sys.stderr)
         return 2

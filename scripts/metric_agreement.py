@@ -52,11 +52,11 @@ def spearman(a, b):
 
 def main(root, seed):
     found = {}
-    for run in runs.require(runs.find(root, "eval/eval.json"), root, "evaluated runs (eval/eval.json: run evaluate.py on them)"):  # a fixed order
+    for run in runs.require(runs.find(root, "eval/eval.json", "results/gpu/sweeps/study2/runs"), root, "evaluated runs (eval/eval.json: run evaluate.py on them)", "results/gpu/sweeps/study2/runs"):  # a fixed order
         cfg = run.config
         if cfg["seed"] == seed and cfg["variant"] != "none":
             found.setdefault(cfg["dataset"], []).append(run.eval)
-    runs.require(found, root, f"evaluated runs of seed {seed} with a transformer")
+    runs.require(found, root, f"evaluated runs of seed {seed} with a transformer", "results/gpu/sweeps/study2/runs")
     print("| training set | runs | " + " | ".join(METRICS) + " |")
     print("|---|---|" + "---|" * len(METRICS))
     for ds in ordered(found, DATASET_ORDER):

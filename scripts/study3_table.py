@@ -157,7 +157,7 @@ def gap(a: list[float], b: list[float]) -> tuple[float, str]:
     spread" when it does not; "needs 3 seeds" before that (one seed's noise is ~0.2 points)."""
     d = st.mean(a) - st.mean(b)
     if min(len(a), len(b)) < SEEDS:
-        return d, f"needs {SEEDS} seeds ({len(a)} and {len(b)} so far)"
+        return d, f"needs {SEEDS} seeds each (so far {len(a)} against {len(b)})"
     return d, "beyond the spread" if abs(d) > st.stdev(a) + st.stdev(b) else "within the spread"
 
 

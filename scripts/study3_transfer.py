@@ -38,8 +38,8 @@ def load(metrics: Path) -> dict[tuple[str, str, bool], dict[str, list[tuple[int,
     every ``metrics``/<run>/ with both files. Raises UsageError when there is none, or when two runs
     give the same cell the same seed (a stale mirror beside a rerun: remove the older folder)."""
     out: dict = defaultdict(lambda: defaultdict(list))
-    found = t.runs.find(metrics, "eval/eval.json") if metrics.is_dir() else []
-    for run in t.runs.require(found, metrics, "<run>/eval/eval.json (run scripts/study3_metrics.sh first)"):
+    found = t.runs.find(metrics, "eval/eval.json", "results/study3/metrics")
+    for run in t.runs.require(found, metrics, "<run>/eval/eval.json (scripts/study3_metrics.sh writes them)", "results/study3/metrics"):
         cfg = run.config
         key = (cfg["dataset"], cfg["variant"], bool(cfg.get("coordconv")))
         for name, m in run.eval["sets"].items():
@@ -55,7 +55,7 @@ def robustness(metrics: Path) -> dict[tuple[str, str, bool], dict[int, tuple[flo
     AUC), from every ``metrics``/<run>/eval/eval.json that has a ``robustness`` entry. Raises
     UsageError when two runs give a cell the same seed, or a rotation curve has no 180° point."""
     out: dict = defaultdict(dict)
-    for run in (t.runs.find(metrics, "eval/eval.json") if metrics.is_dir() else []):
+    for run in t.runs.find(metrics, "eval/eval.json", "results/study3/metrics"):
         r, cfg = run.eval.get("robustness"), run.config
         if not r:
             continue

@@ -264,3 +264,12 @@ def test_agent_launched_runs_and_sweep_py_write_the_same_config_json(tmp_path, d
     # same seed, same data, same config: the three runs trained the same
     losses = [json.loads((r / "metrics.json").read_text())[0]["test_loss"] for r in (run1, run2, run3)]
     assert losses[0] == losses[1] == losses[2]
+
+
+@pytest.mark.parametrize("script", ["evaluate.py", "sweep.py", "bench.py", "scripts/export_testset.py", "scripts/make_external_sets.py"])
+def test_help_states_each_default_once_and_never_an_empty_one(script):
+    r = subprocess.run([sys.executable, script, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "COLUMNS": "1000"})  # one line per option
+    assert r.returncode == 0 and "options:" in r.stdout, r.stderr
+    twice = [line for line in r.stdout.splitlines() if line.count("(default") > 1 or "(default: )" in line or "(default: None)" in line]
+    assert not twice, twice

@@ -148,10 +148,21 @@ def test_wrong_size_test_set_is_refused(trained_run):
     assert r.returncode == 2 and "28px" in r.stderr
 
 
-def test_evaluation_is_logged_to_wandb_offline(trained_run, tmp_path):
+def test_evaluation_is_logged_to_wandb_offline_when_asked_or_when_the_run_has_a_record(trained_run, tmp_path):
     env = {**__import__("os").environ, "WANDB_DIR": str(tmp_path), "WANDB_MODE": "offline"}
-    r = subprocess.run([sys.executable, str(ROOT / "evaluate.py"), str(trained_run), "--test-limit=200", "--curves=False"],
-                       capture_output=True, text=True, timeout=600, env=env)
-    assert r.returncode == 0, r.stderr
-    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+
+    def evaluate(*flags):
+        r = subprocess.run([sys.executable, str(ROOT / "evaluate.py"), str(trained_run), "--test-limit=200", "--curves=False", *flags],
+                           capture_output=True, text=True, timeout=600, env=env)
+        assert r.returncode == 0, r.stderr
+        return r, list((tmp_path / "wandb").glob("offline-run-*"))
+
+    assert not (trained_run / "wandb_id").exists()  # trained with --wandb=False: no record, so by default none is made
+    assert evaluate()[1] == []
+    r, runs = evaluate("--wandb")  # asked: a new offline record
     assert len(runs) == 1 and "wandb sync" in r.stderr
+    (trained_run / "wandb_id").write_text("evalrec1")  # a run with a record is logged to it by default
+    try:
+        assert len(evaluate()[1]) == 2
+    finally:
+        (trained_run / "wandb_id").unlink()

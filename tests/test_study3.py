@@ -250,7 +250,7 @@ def test_verdicts_call_a_gap_only_beyond_the_seed_spread_of_three_seeds(tmp_path
     sys.path.insert(0, str(ROOT / "scripts"))
     import study3_table
 
-    assert study3_table.gap([0.6, 0.6, 0.6], [0.8, 0.8]) == pytest.approx((-0.2, "needs 3 seeds (3 and 2 so far)"))
+    assert study3_table.gap([0.6, 0.6, 0.6], [0.8, 0.8]) == pytest.approx((-0.2, "needs 3 seeds each (so far 3 against 2)"))
     assert study3_table.gap([0.5, 0.6, 0.7], [0.8, 0.9, 1.0])[1] == "beyond the spread"  # gap 0.3 > sd 0.1 + 0.1
     assert study3_table.gap([0.5, 0.7, 0.9], [0.8, 0.9, 1.0])[1] == "within the spread"  # gap 0.2 < 0.2 + 0.1
     assert study3_table.welch_p([0.7] * 3, [0.8] * 3) == "–"  # no spread in either cell: the test is undefined
@@ -279,7 +279,7 @@ def test_verdicts_call_a_gap_only_beyond_the_seed_spread_of_three_seeds(tmp_path
     assert "| RTS | polar | iterative | +0.20 | beyond the spread | 0.07 |" in lines  # 0.20 > sd 0.10 + 0.01, yet p 0.07
     recurrent = lines[lines.index("| set | head | head − iterative (points) | verdict | Welch p |") + 2:]
     assert recurrent[:2] == ["| RTS | affine | +0.20 | beyond the spread | 0.07 |",  # 0.20 > 0.10 + 0.01
-                             "| RTS | moments | +0.05 | needs 3 seeds (1 and 3 so far) | – |"]  # conventional heads and `none` only
+                             "| RTS | moments | +0.05 | needs 3 seeds each (so far 1 against 3) | – |"]  # conventional heads and `none` only
     assert recurrent[2] == ""
     assert "| RTS | affine | -0.05 | within the spread | 0.50 |" in lines  # CoordConv 0.85 ± 0.05 minus Conv 0.90 ± 0.10
     assert not any(line.startswith("| R |") for line in lines)  # rotated: only `none` and glimpse-as-affine, no head to rank
@@ -431,7 +431,10 @@ def test_study3_transfer_scores_heads_off_their_training_set_and_judges_only_thr
     assert "2 more comparisons wait for 3 seeds in both cells." in lines
     assert lines[-1] == "Holm's correction over the 2 Welch p values above (family-wise error 0.05) keeps: R pstn on P."
     r = subprocess.run([sys.executable, "scripts/study3_transfer.py", str(tmp_path / "none")], cwd=ROOT, capture_output=True, text=True)
-    assert r.returncode == 2 and "run scripts/study3_metrics.sh first" in r.stderr
+    assert r.returncode == 2 and r.stderr == f"error: no folder {tmp_path / 'none'}; pass a folder that holds run folders (e.g. results/study3/metrics)\n"
+    (tmp_path / "empty").mkdir()  # a folder, but of no evaluated runs: says which files it lacks and who writes them
+    r = subprocess.run([sys.executable, "scripts/study3_transfer.py", str(tmp_path / "empty")], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2 and "scripts/study3_metrics.sh writes them" in r.stderr and "(e.g. results/study3/metrics)" in r.stderr
     _evaluated(tmp_path, "p1-rerun", "rotated", "pstn", 1, {"rotated": 0.7})  # a second seed-1 pstn: refused, not averaged in
     with pytest.raises(UsageError, match="two runs .* are pstn on rotated .*seed 1: keep one"):
         study3_transfer.load(tmp_path)
