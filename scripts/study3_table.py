@@ -75,7 +75,9 @@ def load(sweeps: Path, extra: list[Path]):
 # README's headline rows: (label, head); the paper's rows come from PAPER
 HEADLINE = [("ours, no transformer", "none"), ("ours, TPS head", "tps"),
             ("ours, affine head (the paper's ST-CNN Aff: R 0.7, RTS 0.5, P 0.8, E 1.2, TC 1.7)", "affine"),
-            ("ours, iterative head (IC-STN, 4 steps)", "iterative"), ("ours, glimpse head (new: a learned 28-pixel crop)", "glimpse")]
+            ("ours, iterative head (IC-STN, 4 steps)", "iterative"), ("ours, glimpse head (new: a learned 28-pixel crop)", "glimpse"),
+            ("ours, pstn head (new: a Gaussian over affine warps, 4 samples averaged)", "pstn"),
+            ("ours, polar head (new: log-polar about a learned origin)", "polar")]
 ST_CNN = ("affine", "projective", "tps")
 
 

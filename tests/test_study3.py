@@ -239,6 +239,8 @@ def test_headline_table_means_seeds_brackets_the_independent_set_and_bolds_only_
     assert next(v for k, v in rows.items() if k.startswith("ours, iterative"))[4] == "unfinished"
     assert next(v for k, v in rows.items() if k.startswith("ours, TPS"))[0] == "0.69"
     assert next(v for k, v in rows.items() if k.startswith("ours, glimpse"))[0] == "0.50, = affine"
+    assert next(v for k, v in rows.items() if k.startswith("ours, pstn"))[:2] == ["–", "0.80"]  # every new head has its row
+    assert next(v for k, v in rows.items() if k.startswith("ours, polar")) == ["–"] * 5
     lowest = next(v for k, v in rows.items() if k.startswith("ours, lowest"))
     # new heads count, glimpse on 28 px does not; bold only at or below the paper's best ST-CNN (R 0.7; RTS 0.5)
     assert lowest[:2] == ["affine: **0.68 ± 0.03 [2]** (0.70)", "pstn: 0.80"]
