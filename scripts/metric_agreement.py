@@ -25,6 +25,8 @@ METRICS = {
     "pixel MSE": (lambda r, s: (s.get("recovery") or {}).get("pixel_mse"), True),
 }
 
+EXAMPLE = "results/gpu/sweeps/study2/runs"  # evaluated runs, for the error that points at a folder
+
 
 def ranks(xs):
     """0-based ranks of ``xs``; tied values share the mean of the ranks they span ([5, 7, 7] ->
@@ -52,11 +54,11 @@ def spearman(a, b):
 
 def main(root, seed):
     found = {}
-    for run in runs.require(runs.find(root, "eval/eval.json", "results/gpu/sweeps/study2/runs"), root, "evaluated runs (eval/eval.json: run evaluate.py on them)", "results/gpu/sweeps/study2/runs"):  # a fixed order
+    for run in runs.require(runs.find(root, "eval/eval.json", EXAMPLE), root, "evaluated runs (eval/eval.json: run evaluate.py on them)", EXAMPLE):  # a fixed order
         cfg = run.config
         if cfg["seed"] == seed and cfg["variant"] != "none":
             found.setdefault(cfg["dataset"], []).append(run.eval)
-    runs.require(found, root, f"evaluated runs of seed {seed} with a transformer", "results/gpu/sweeps/study2/runs")
+    runs.require(found, root, f"evaluated runs of seed {seed} with a transformer", EXAMPLE)
     print("| training set | runs | " + " | ".join(METRICS) + " |")
     print("|---|---|" + "---|" * len(METRICS))
     for ds in ordered(found, DATASET_ORDER):

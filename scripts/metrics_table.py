@@ -12,15 +12,17 @@ from study_table import DATASET_ORDER, HEAD_ORDER, rank
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import runs  # noqa: E402
 
+EXAMPLE = "results/gpu/sweeps/study2/runs"  # evaluated runs, for the error that points at a folder
+
 
 def main(roots, seed=None, dataset=None):
     found = []
-    evaluated = runs.require(runs.find(roots, "eval/eval.json", "results/gpu/sweeps/study2/runs"), roots, "evaluated runs (eval/eval.json: run evaluate.py on them)", "results/gpu/sweeps/study2/runs")
+    evaluated = runs.require(runs.find(roots, "eval/eval.json", EXAMPLE), roots, "evaluated runs (eval/eval.json: run evaluate.py on them)", EXAMPLE)
     for run in evaluated:  # ties in the row order below keep this fixed order
         r = run.eval
         if (seed is None or run.config["seed"] == seed) and (dataset is None or r["dataset"] == dataset):
             found.append(r)
-    runs.require(found, roots, f"evaluated runs{f' of seed {seed}' if seed is not None else ''}{f' trained on {dataset}' if dataset else ''}", "results/gpu/sweeps/study2/runs")
+    runs.require(found, roots, f"evaluated runs{f' of seed {seed}' if seed is not None else ''}{f' trained on {dataset}' if dataset else ''}", EXAMPLE)
     print("| train set | head | error % (95% CI) | NLL | ECE | mean confidence | rotation AUC | scale AUC | invariance | pixel MSE (identity) | matrix error (identity) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in sorted(found, key=lambda r: (rank(r["dataset"], DATASET_ORDER), rank(r["variant"], HEAD_ORDER), r["coordconv"])):

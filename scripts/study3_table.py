@@ -206,9 +206,9 @@ def holm_text(tests: list[tuple[str, float]]) -> str:
     return "; ".join(holm(tests)) or "none of them"
 
 
-def mean_sd(errors: list[float]) -> str:
-    """Seeds' % errors as a table cell: the one error, or "mean ± sd [seeds]"."""
-    return f"{errors[0]:.2f}" if len(errors) == 1 else f"{st.mean(errors):.2f} ± {st.stdev(errors):.2f} [{len(errors)}]"
+def mean_sd(errors: list[float], fmt: str = ".2f") -> str:
+    """Seeds' values (% errors by default) as a table cell: the one value, or "mean ± sd [seeds]"."""
+    return f"{errors[0]:{fmt}}" if len(errors) == 1 else f"{st.mean(errors):{fmt}} ± {st.stdev(errors):{fmt}} [{len(errors)}]"
 
 
 def compared(a: list[float], b: list[float], verdict: str | None = None,

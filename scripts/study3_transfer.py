@@ -28,6 +28,15 @@ ORDER = ["mnist", *t.SETS]
 NAME = {"mnist": "MNIST", **t.SHORT}
 
 
+EXAMPLE = "results/study3/metrics"  # the folder this script reads, for the error that points at one
+
+
+def twice(metrics: Path, key: tuple[str, str, bool], seed: int, name: str) -> None:
+    """Raise the UsageError for two runs of one cell and seed (a stale mirror beside a rerun)."""
+    raise t.runs.UsageError(f"two runs under {metrics} are {key[1]} on {key[0]} (CoordConv {key[2]}), seed {seed}: "
+                            f"keep one (the newer; {name} is one of them) and run again")
+
+
 def order(key: tuple[str, str, bool]) -> tuple:
     """Sort key of a (training set, head, CoordConv) cell: sets, then Conv before CoordConv, then the study's head order."""
     return t.SETS.index(key[0]), key[2], t.HEADS.index(key[1]) if key[1] in t.HEADS else 99
@@ -38,14 +47,13 @@ def load(metrics: Path) -> dict[tuple[str, str, bool], dict[str, list[tuple[int,
     every ``metrics``/<run>/ with both files. Raises UsageError when there is none, or when two runs
     give the same cell the same seed (a stale mirror beside a rerun: remove the older folder)."""
     out: dict = defaultdict(lambda: defaultdict(list))
-    found = t.runs.find(metrics, "eval/eval.json", "results/study3/metrics")
-    for run in t.runs.require(found, metrics, "<run>/eval/eval.json (scripts/study3_metrics.sh writes them)", "results/study3/metrics"):
+    found = t.runs.find(metrics, "eval/eval.json", EXAMPLE)
+    for run in t.runs.require(found, metrics, "<run>/eval/eval.json (scripts/study3_metrics.sh writes them)", EXAMPLE):
         cfg = run.config
         key = (cfg["dataset"], cfg["variant"], bool(cfg.get("coordconv")))
         for name, m in run.eval["sets"].items():
             if any(seed == cfg["seed"] for seed, _, _ in out[key][name]):
-                raise t.runs.UsageError(f"two runs under {metrics} are {key[1]} on {key[0]} (CoordConv {key[2]}), seed {cfg['seed']}: "
-                                        f"keep one (the newer; {run.name} is one of them) and run again")
+                twice(metrics, key, cfg["seed"], run.name)
             out[key][name].append((cfg["seed"], 100 * m["error"], m.get("nll", float("nan"))))
     return out
 
@@ -55,7 +63,7 @@ def robustness(metrics: Path) -> dict[tuple[str, str, bool], dict[int, tuple[flo
     AUC), from every ``metrics``/<run>/eval/eval.json that has a ``robustness`` entry. Raises
     UsageError when two runs give a cell the same seed, or a rotation curve has no 180° point."""
     out: dict = defaultdict(dict)
-    for run in t.runs.find(metrics, "eval/eval.json", "results/study3/metrics"):
+    for run in t.runs.find(metrics, "eval/eval.json", EXAMPLE):
         r, cfg = run.eval.get("robustness"), run.config
         if not r:
             continue
@@ -65,22 +73,19 @@ def robustness(metrics: Path) -> dict[tuple[str, str, bool], dict[int, tuple[flo
             raise t.runs.UsageError(f"{run.name}'s rotation curve has no 180° point: score it again with "
                                     "scripts/study3_metrics.sh (evaluate.py turns digits by -180...180° in 15° steps)")
         if cfg["seed"] in out[key]:
-            raise t.runs.UsageError(f"two runs under {metrics} are {key[1]} on {key[0]} (CoordConv {key[2]}), seed {cfg['seed']}: "
-                                    f"keep one (the newer; {run.name} is one of them) and run again")
+            twice(metrics, key, cfg["seed"], run.name)
         out[key][cfg["seed"]] = (r["rotation_auc"], 100 * curve[180], r["scale_auc"])
     return out
 
 
 def robustness_table(rows) -> list[str]:
     """The robustness table of the module docstring, training set by set, heads in the study's order."""
-    def cell(xs, fmt):
-        return f"{xs[0]:{fmt}}" if len(xs) == 1 else f"{st.mean(xs):{fmt}} ± {st.stdev(xs):{fmt}} [{len(xs)}]"
     out = ["### Beyond the training range: clean MNIST digits turned by -180...180° and scaled "
            "(mean ± sd over seeds [seeds])\n", "| trained on | head | rotation AUC | % accuracy at 180° | scale AUC |",
            "|---|---|---|---|---|"]
     for k in sorted(rows, key=order):
         v = list(zip(*rows[k].values()))
-        out.append(f"| {t.SHORT[k[0]]} | {k[1]}{' CoordConv' if k[2] else ''} | {cell(v[0], '.3f')} | {cell(v[1], '.1f')} | {cell(v[2], '.3f')} |")
+        out.append(f"| {t.SHORT[k[0]]} | {k[1]}{' CoordConv' if k[2] else ''} | {t.mean_sd(v[0], '.3f')} | {t.mean_sd(v[1], '.1f')} | {t.mean_sd(v[2], '.3f')} |")
     return out
 
 
