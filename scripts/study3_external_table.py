@@ -3,6 +3,7 @@
 scoring of newly kept models; this reads them all).
 
     python scripts/study3_external_table.py > results/study3/external/table.md
+    python scripts/study3_external_table.py --docs   # the short form docs/study3.md carries
 
 % error with its 95% Wilson interval on each set, and the change from ours to theirs: a model
 that had learned our generator's quirks would lose accuracy on theirs beyond the intervals.
@@ -17,9 +18,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 from common import runs  # noqa: E402
 from common.metrics import wilson_interval  # noqa: E402
-from study_table import DATASET_ORDER, HEAD_ORDER, rank  # noqa: E402
+from study_table import DATASET_ORDER, HEAD_ORDER, SHORT, rank  # noqa: E402
 
 
+DOCS_HEADER = "| set | head | ours"  # the docs/study3.md table's header row starts so (scripts/study3_refresh.py finds it by this)
 BATCH = re.compile(r"\d{8}T\d{6}Z")  # scripts/study3_external.sh names each batch by its UTC stamp
 
 
@@ -60,6 +62,8 @@ def table(argv) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--root", default="results/study3/external", help="folder of <set>/[<batch>/]sets.json (default: results/study3/external)")
     ap.add_argument("--runs", default="results/study3/sweeps", help="folder of sweeps/runs (for each run's config)")
+    ap.add_argument("--docs", action="store_true", help="the short form docs/study3.md carries: one row per run on the "
+                    "independent set made under the protocol it was trained on (e.g. 'TC | iterative, seed 2')")
     a = ap.parse_args(argv)
     configs = {r.name: r.config for r in runs.find(Path(a.runs).glob("*/runs"))}
     runs.require(configs, f"{a.runs}/*/runs", "run folders (--runs: the folder that holds the sweeps)")
@@ -76,9 +80,17 @@ def table(argv) -> int:
     if not rows:
         print(f"error: no side-by-side reports under {a.root}; run scripts/study3_external.sh first", file=sys.stderr)
         return 2
+    rows = sorted(rows, key=lambda r: r[:3] + (bool(r[3].get("coordconv")), r[3]["seed"], r[4]))  # Conv, then CoordConv, seed by seed
+    if a.docs:
+        print(DOCS_HEADER + " (95% CI) | independent set (95% CI) | change |\n|---|---|---|---|---|")
+        for *_, folder, cfg, run, ours, theirs in (r for r in rows if r[2] == r[3]["dataset"]):
+            head = cfg["variant"] + (", CoordConv" if cfg.get("coordconv") else "") + (f", seed {cfg['seed']}" if cfg["seed"] != 1 else "")
+            change = f"{100 * (theirs['error'] - ours['error']):+.2f}".replace("-", "−")  # a minus sign, as in the prose
+            print(f"| {SHORT.get(cfg['dataset'], cfg['dataset'])} | {head} | {cell(ours)} | {cell(theirs)} | {change} |")
+        return 0
     print("| set | head | CoordConv | seed | % error, our test set (95% CI) | independent set | % error there (95% CI) | change (points) | run |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for *_, folder, cfg, run, ours, theirs in sorted(rows, key=lambda r: r[:3] + (r[3]["seed"], r[4])):
+    for *_, folder, cfg, run, ours, theirs in rows:
         print(f"| {cfg['dataset']} | {cfg['variant']} | {cfg.get('coordconv', False)} | {cfg['seed']} | {cell(ours)} | {folder} | {cell(theirs)} | "
               f"{100 * (theirs['error'] - ours['error']):+.2f} | {run} |")
     return 0

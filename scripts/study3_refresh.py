@@ -4,7 +4,9 @@
 
 Writes results/study3/table.md (scripts/study3_table.py), replaces the copies of its tables in
 docs/study3.md (the cell-by-cell table) and README.md (the headline table), each found by its
-header row and ending at its last "|" line, redraws docs/img/study3_errors.png
+header row and ending at its last "|" line, and docs/study3.md's table of every run on the
+independent test sets (scripts/study3_external_table.py --docs, once results/study3/external holds
+reports), redraws docs/img/study3_errors.png
 (scripts/study3_plot.py) and, when results/study3/metrics exists, writes
 results/study3/transfer.md (scripts/study3_transfer.py: the kept models on the sets they were not
 trained on). Hand-written text around them is left as it is: re-read it. Everything is made first
@@ -23,6 +25,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import study3_external_table  # noqa: E402
 import study3_plot  # noqa: E402
 import study3_table as t  # noqa: E402
 import study3_transfer  # noqa: E402
@@ -60,7 +63,12 @@ def main(argv=None) -> int:
     ext = ["--ext", str(a.root / "results/study3/external")]
     full = printed(t.main, [str(sweeps), *cuts])
     docs, readme, figure = a.root / "docs/study3.md", a.root / "README.md", a.root / "docs/img/study3_errors.png"
-    new = {docs: splice(docs.read_text(), DOCS_HEADER, full.split("\n\n")[1], "docs/study3.md"),
+    docs_text = splice(docs.read_text(), DOCS_HEADER, full.split("\n\n")[1], "docs/study3.md")
+    side_by_side = printed(study3_external_table.table, ["--docs", "--root", ext[1], "--runs", str(sweeps)]) \
+        if any(Path(ext[1]).glob("**/sets.json")) else ""  # empty until a kept model is scored on an independent set
+    if side_by_side:
+        docs_text = splice(docs_text, study3_external_table.DOCS_HEADER, side_by_side, "docs/study3.md")
+    new = {docs: docs_text,
            readme: splice(readme.read_text(), README_HEADER, printed(t.main, [str(sweeps), "--headline", *cuts, *ext]), "README.md"),
            a.root / "results/study3/table.md": full}
     if (a.root / "results/study3/metrics").is_dir():

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from common import data, runs  # noqa: E402
 from study3_external_table import scored  # noqa: E402
+from study_table import SHORT  # noqa: E402,F401  (t.SHORT: study3_transfer.py, study3_plot.py)
 
 # Jaderberg et al. 2015 (arXiv 1506.02025), Table 1 (R, RTS, P, E) and section 4.1's text (TC): % error
 PAPER = {
@@ -29,7 +30,6 @@ PAPER = {
     ("rotated", "tps"): 0.7, ("rts", "tps"): 0.5, ("projective", "tps"): 0.8, ("elastic", "tps"): 1.1,
 }
 SETS = ["rotated", "rts", "projective", "elastic", "cluttered"]
-SHORT = {"rotated": "R", "rts": "RTS", "projective": "P", "elastic": "E", "cluttered": "TC"}
 HEADS = ["none", "affine", "projective", "tps", "iterative", "moments", "diffeo", "glimpse", "pstn", "polar"]
 
 

@@ -15,6 +15,7 @@ from common import runs  # noqa: E402
 # presentation order for every results table (scripts/metrics_table.py, metric_agreement.py too)
 DATASET_ORDER = ["mnist", "rotated", "rts", "projective", "elastic", "cluttered"]
 HEAD_ORDER = ["none", "affine", "projective", "tps", "iterative", "diffeo", "moments"]
+SHORT = {"rotated": "R", "rts": "RTS", "projective": "P", "elastic": "E", "cluttered": "TC"}  # the STN paper's names for the sets
 
 
 def rank(name: str, order: list[str]) -> tuple:

@@ -97,6 +97,17 @@ def test_external_table_pairs_our_set_with_the_independent_one(tmp_path, capsys)
     row = capsys.readouterr().out.splitlines()[2].split(" | ")
     assert row[:4] == ["| rts", "tps", "False", "2"] and row[4].startswith("1.00 (") and row[5] == "rts"
     assert row[6].startswith("1.50 (") and row[7] == "+0.50"
+    # the short form docs/study3.md carries: the paper's set name, CoordConv and seed in the head's cell, a minus sign
+    (tmp_path / "runs" / "sw" / "runs" / "r2").mkdir()
+    (tmp_path / "runs" / "sw" / "runs" / "r2" / "config.json").write_text(json.dumps({"dataset": "rts", "variant": "tps", "seed": 1, "coordconv": True}))
+    (tmp_path / "ext" / "rts" / "sets.json").write_text(json.dumps({"r1": json.loads((tmp_path / "ext" / "rts" / "sets.json").read_text())["r1"], "r2": {
+        "rts": {"accuracy": 0.99, "error": 0.01, "n": 10000}, "rts-ext": {"accuracy": 0.992, "error": 0.008, "n": 10000}},
+        "r9": {"rts": {"accuracy": 0.99, "error": 0.01, "n": 10000}}}))  # a run no sweep holds: left out
+    assert study3_external_table.main(["--docs", "--root", str(tmp_path / "ext"), "--runs", str(tmp_path / "runs")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(study3_external_table.DOCS_HEADER) and len(lines) == 4
+    assert lines[2].startswith("| RTS | tps, seed 2 | 1.00 (") and lines[2].endswith(" | +0.50 |")
+    assert lines[3].startswith("| RTS | tps, CoordConv | 1.00 (") and lines[3].endswith(" | −0.20 |")
     (tmp_path / "ext" / "rts" / "sets.json").write_text("{not json")
     assert study3_external_table.main(["--root", str(tmp_path / "ext"), "--runs", str(tmp_path / "runs")]) == 2
     assert capsys.readouterr().err.count("\n") == 1

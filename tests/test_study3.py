@@ -338,16 +338,20 @@ def test_study3_refresh_replaces_only_the_tables_and_refuses_a_document_that_los
     sweeps = tmp_path / "results/study3/sweeps"
     for seed, acc in ((1, 0.9930), (2, 0.9920)):
         _cell(sweeps, "study3", f"a{seed}", "rts", "affine", seed, acc)
-    (tmp_path / "results/study3/external").mkdir(parents=True)
+    (tmp_path / "results/study3/external/rts").mkdir(parents=True)
+    (tmp_path / "results/study3/external/rts/sets.json").write_text(json.dumps({"a2": {
+        "rts": {"accuracy": 0.992, "error": 0.008, "n": 10000}, "rts-ext": {"accuracy": 0.991, "error": 0.009, "n": 10000}}}))
     _evaluated(tmp_path / "results/study3/metrics", "i1", "rotated", "iterative", 1, {"rotated": 0.7, "projective": 20.0})
     (tmp_path / "docs").mkdir()
-    docs = "# Study 3\n\nBefore.\n\n| head | R ours | R paper |\n|---|---|---|\n| stale | 9.99 | 0.7 |\n\nAfter, by hand.\n"
+    docs = ("# Study 3\n\nBefore.\n\n| head | R ours | R paper |\n|---|---|---|\n| stale | 9.99 | 0.7 |\n\nBetween.\n\n"
+            "| set | head | ours (95% CI) | independent set (95% CI) | change |\n|---|---|---|---|---|\n| RTS | old | 8.88 |\n\nAfter, by hand.\n")
     (tmp_path / "docs/study3.md").write_text(docs)
     (tmp_path / "README.md").write_text("Intro.\n\n| | R | RTS | P | E | TC |\n|---|\n| old | 9.99 |\n\nWhere it stands.\n")
     assert study3_refresh.main(["--root", str(tmp_path)]) == 0
     new_docs, readme = (tmp_path / "docs/study3.md").read_text(), (tmp_path / "README.md").read_text()
-    assert "9.99" not in new_docs + readme and "stale" not in new_docs
+    assert "9.99" not in new_docs + readme and "stale" not in new_docs and "8.88" not in new_docs
     assert new_docs.startswith("# Study 3\n\nBefore.\n\n| head | R ours |") and new_docs.endswith("|\n\nAfter, by hand.\n")
+    assert "|\n\nBetween.\n\n| set | head | ours" in new_docs and "\n| RTS | affine, seed 2 | 0.80 (" in new_docs
     assert "| affine | – | 0.7 | 0.75 ± 0.07 (2 seeds) | 0.5 |" in new_docs
     assert "| ours, affine head" in readme and "0.75 ± 0.07 [2]" in readme and readme.endswith("|\n\nWhere it stands.\n")
     import study3_table
@@ -484,6 +488,16 @@ def test_the_committed_study3_table_and_its_copy_in_the_docs_are_what_the_script
     assert finished(printed) == finished((ROOT / "results/study3/table.md").read_text()), "results/study3/table.md is stale: run " \
         "python scripts/study3_refresh.py (the CPU queue does after each run)"
     assert printed.split("\n\n")[1] in (ROOT / "docs/study3.md").read_text(), "docs/study3.md's results table is stale: run python scripts/study3_refresh.py"
+
+
+def test_the_docs_table_of_the_independent_sets_is_what_the_script_prints(capsys):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import study3_external_table
+
+    assert study3_external_table.main(["--docs", "--root", str(ROOT / "results/study3/external"), "--runs", str(ROOT / "results/study3/sweeps")]) == 0
+    table = capsys.readouterr().out
+    assert table.count("\n") > 40 and f"\n\n{table}\n" in (ROOT / "docs/study3.md").read_text(), \
+        "docs/study3.md's independent-set table is stale: run python scripts/study3_refresh.py (the CPU queue does after each run)"
 
 
 def test_every_mean_and_sd_the_study3_prose_quotes_is_one_the_committed_tables_print(capsys):
