@@ -23,6 +23,7 @@ import json
 import math
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -31,9 +32,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import variants
-from common import data
-from common.config import Config, HelpFormatter
+from common import data, runs
+from common.config import Config, HelpFormatter, Parser
 from common.models import MNIST_MEAN, MNIST_STD, STNClassifier, TutorialCNN
+from common.errors import UsageError
 from common.trainer import evaluate, make_optimizer, pick_device
 
 
@@ -168,7 +170,7 @@ def peak_memory_mb(device) -> float | None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
+    ap = Parser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     ap.add_argument("--steps", type=int, default=150, help="training steps per timed block")
     ap.add_argument("--rounds", type=int, default=3, help="alternating reference/ours blocks")
     ap.add_argument("--workers", type=int, default=4, help="the reference DataLoader's workers (the tutorial uses 4)")
@@ -179,11 +181,17 @@ def main(argv=None) -> int:
     ap.add_argument("--data-root", default="")
     ap.add_argument("--json", default="", help="also write the figures here")
     a = ap.parse_args(argv)
-    for flag in ("steps", "rounds", "seeds"):
-        if getattr(a, flag) < 1:
-            sys.exit(f"bench.py: --{flag}={getattr(a, flag)} must be at least 1")
+    for flag, least in (("steps", 1), ("rounds", 1), ("seeds", 1), ("workers", 0)):
+        if getattr(a, flag) < least:
+            raise UsageError(f"--{flag}={getattr(a, flag)} is out of range: it must be >= {least}")
+    if a.json:  # checked before minutes of timing, not after
+        try:
+            tempfile.TemporaryFile(dir=Path(a.json).resolve().parent).close()
+        except OSError as err:
+            raise UsageError(f"cannot write --json {a.json} ({err.strerror}); pass a path in a writable folder") from None
     device = pick_device(a.device)
     root = data.resolve_data_root(a.data_root)
+    data.load_mnist(root, train=True)  # a missing or broken MNIST: one line naming --data-root, before any timing
     torch.manual_seed(0)
     out = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads()}
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads")
@@ -279,4 +287,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(runs.cli(main))

@@ -15,18 +15,18 @@ Metrics: README, "Choosing metrics".
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
+import json
 import sys
 from pathlib import Path
 
 import torch
 
 from common import data, runs
-from common.config import Config, HelpFormatter, str2bool
+from common.config import Config, HelpFormatter, Parser, str2bool
 from common.errors import UsageError
 from common import testfiles
-from common.evaluation import compatible_sets, evaluate_model, to_markdown, write_report, write_sets_report
+from common.evaluation import compatible_sets, evaluate_model, scope, to_markdown, write_report, write_sets_report
 from common.tracking import Tracker
 from common.trainer import pick_device, read_checkpoint
 from variants import build_model
@@ -76,6 +76,16 @@ def load_model(path: Path, device, *, data_root: str = "", cache_dir: str = ""):
     return model, cfg, sd.get("epoch")
 
 
+def earlier_scope(path: Path) -> str | None:
+    """``scope`` of the report at ``path``; None when there is none, "unreadable" when damaged."""
+    if not path.exists():
+        return None
+    try:
+        return scope(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return "unreadable"
+
+
 def pick_sets(spec: str, size: int) -> list[str]:
     """Our test sets named by ``--sets`` for a model of input ``size``: a comma list, ``all``
     (every set that fits: the smaller ones are padded), ``none``, or empty (the model's size)."""
@@ -107,7 +117,7 @@ def read_test_files(specs: list[str]) -> tuple[dict[str, data.TestSet], dict[str
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
+    ap = Parser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     ap.add_argument("run", nargs="+", help="run folder(s) (or checkpoint files)")
     ap.add_argument("--sets", default="", help="our test sets: comma-separated, 'all' (smaller ones padded), 'none' (default: every set of the model's image size)")
     ap.add_argument("--test-file", action="append", default=[], metavar="[NAME=]PATH",
@@ -160,10 +170,14 @@ def main(argv=None) -> int:
             report["epoch"] = epoch
             for n, src in sources.items():
                 report["sets"][n]["source"] = src
+            earlier = earlier_scope(run_dir / "eval" / "eval.json")
             paths = write_report(report, run_dir / "eval")
             paths.update({f"sets_{k}": p for k, p in write_sets_report({label: report}, run_dir / "eval").items()})
             print(to_markdown(report))
             print(f"wrote {', '.join(str(p) for p in paths.values())}")
+            if earlier not in (None, scope(report)):  # the report is a function of the model: it can be made again, but say so
+                print(f"note: replaced the earlier report in {run_dir / 'eval'} ({earlier}); a report is made from the model "
+                      f"and can be made again (python evaluate.py {run_dir}: every set of its size, with curves)")
             done[label] = (report, paths, run_dir, cfg)
         if a.out:
             side = write_sets_report({k: v[0] for k, v in done.items()}, Path(a.out))
@@ -197,4 +211,4 @@ def log_report(report, paths, run_dir: Path, cfg: Config) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(runs.cli(main))

@@ -1,7 +1,7 @@
 """Run a W&B sweep file locally, with no W&B server (a laptop on a plane, these machines).
 
     python sweep.py sweeps/study1.yaml              # every grid point, resumable
-    python sweep.py sweeps/lr.yaml --count 8        # random search: 8 proposals
+    python sweep.py sweeps/lr_random.yaml --count 8 # random search: 8 proposals
     python sweep.py sweeps/study1.yaml --dry-run    # print the commands, run nothing
     python sweep.py sweeps/study2.yaml --jobs 8     # 8 runs side by side (a GPU box)
 
@@ -17,7 +17,6 @@ Methods: grid and random (seeded, reproducible); bayes needs W&B's server.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import itertools
 import json
@@ -40,7 +39,7 @@ import yaml
 from common import config as C
 from common.config import Config
 from common.errors import UsageError
-from common.runs import Run, keep_aside, read_json
+from common.runs import Run, cli, keep_aside, read_json
 
 # settings a sweep that varies them is choosing (epochs is also a study's question: study1.yaml)
 RECIPE_KEYS = {"lr", "loc_lr", "batch_size", "optimizer", "momentum", "weight_decay", "sched", "warmup_epochs", "grad_clip",
@@ -410,7 +409,7 @@ def write_summary(path: Path, rows: list[dict]) -> None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=C.HelpFormatter)
+    ap = C.Parser(description=__doc__.split("\n\n")[0], formatter_class=C.HelpFormatter)
     ap.add_argument("sweep", help="a W&B sweep YAML file")
     ap.add_argument("--count", type=int, default=0, help="number of runs (random: required unless run_cap; grid: the first N)")
     ap.add_argument("--out-dir", default="sweeps_out", help="folder for the sweep's runs and logs")
@@ -425,9 +424,10 @@ def main(argv=None) -> int:
     cut = argv.index("--") if "--" in argv else len(argv)
     a = ap.parse_args(argv[:cut])
     a.extra = argv[cut + 1 :]
-    if a.jobs < 1:
-        print(f"error: --jobs={a.jobs} is out of range: it must be >= 1", file=sys.stderr)
-        return 2
+    for flag, least in (("jobs", 1), ("count", 0)):
+        if getattr(a, flag) < least:
+            print(f"error: --{flag}={getattr(a, flag)} is out of range: it must be >= {least}", file=sys.stderr)
+            return 2
     try:
         spec = load_sweep(Path(a.sweep))
         props = select(proposals(spec, a.count, a.seed), a.where, spec["parameters"])
@@ -460,6 +460,12 @@ def main(argv=None) -> int:
         print(f"sweep {name}: {len(props)} runs checked ({finished} finished, would be skipped), folder {root}; nothing run",
               file=sys.stderr)
         return 0
+    try:  # the sweep's folder, made and written to before any run starts
+        root.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=root).close()
+    except OSError as err:
+        print(f"error: cannot write the sweep's folder {root} ({err.strerror}); pass --out-dir pointing at a writable folder", file=sys.stderr)
+        return 2
     print(f"sweep {name}: {len(props)} runs ({spec['method']}, {a.jobs} at a time), folder {root}", file=sys.stderr)
     runner = Runner(root, env, len(props))
     runner.install_signal_handlers()
@@ -485,4 +491,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli(main))

@@ -248,15 +248,20 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit 2, no usage dump
+class Parser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` with the project's error line: an unknown flag or a value of the
+    wrong type raises UsageError("... (see --help)") instead of printing the usage block, so every
+    command line answers it with one line on stderr and exit status 2 (``train.py``'s handler, and
+    ``common.runs.cli`` around the other scripts' ``main``)."""
+
+    def error(self, message):
         raise UsageError(f"{message} (see --help)")
 
 
 def build_parser(variants: list[str], description: str = "") -> argparse.ArgumentParser:
     """Every Config key as ``--key-name``/``--key_name``. Values stay raw strings here (``convert``
     types them); a flag not given is absent from the namespace, so layers below it show through."""
-    p = _Parser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False,
+    p = Parser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False,
                 argument_default=argparse.SUPPRESS)
     p.add_argument("--config", metavar="FILE", help="replay a run: take every key from FILE (a run's config.json, or a "
                    f"YAML/JSON mapping) except {', '.join(sorted(NOT_REPLAYED))}; flags still override it")

@@ -376,10 +376,20 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def write_report(report: dict, out_dir: Path) -> dict[str, Path]:
+    """``out_dir``/eval.json, eval.md and, when ``report`` has curves, robustness.png; returns
+    their paths. The files of an earlier report there are replaced, and its robustness.png removed
+    when this one has no curves, so the folder always holds one report."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": out_dir / "eval.json", "md": out_dir / "eval.md", "png": out_dir / "robustness.png"}
     for key, text in (("json", json.dumps(report, indent=2)), ("md", to_markdown(report))):
         _write_text(paths[key], text)
     if plot_curves(report, paths["png"]) is None:
-        paths.pop("png")
+        paths.pop("png").unlink(missing_ok=True)  # an earlier report's curves, not this one's
     return paths
+
+
+def scope(report: dict) -> str:
+    """What a report covers, in words: its sets, whether it has the robustness curves, and its
+    image limit ("sets mnist, rotated; curves; every image")."""
+    limit = f"first {report['test_limit']:,} images" if report.get("test_limit") else "every image"
+    return f"sets {', '.join(report['sets']) or 'none'}; {'curves' if 'robustness' in report else 'no curves'}; {limit}"

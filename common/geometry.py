@@ -28,7 +28,10 @@ def identity_grid(h: int, w: int, *, device=None, dtype=torch.float32) -> Tensor
 
 
 def sample(img: Tensor, grid: Tensor) -> Tensor:
-    """Bilinear sampling with the project's convention (zero background, align_corners=True)."""
+    """``img`` ``(B, C, H_in, W_in)`` sampled bilinearly at ``grid`` ``(B, H, W, 2)`` (x, y in
+    normalised [-1, 1] input coordinates; outside reads 0) -> ``(B, C, H, W)`` in ``img``'s dtype.
+    The project's one convention: zero background, align_corners=True (the STN paper's sampler,
+    Jaderberg et al. 2015, section 3.3, eq. 5)."""
     return F.grid_sample(img, grid.to(img.dtype), mode="bilinear", padding_mode="zeros", align_corners=True)
 
 

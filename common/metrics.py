@@ -9,7 +9,10 @@ from torch import Tensor
 
 
 def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval for an accuracy (better than the normal one near 0 and 1)."""
+    """Wilson score interval ``(low, high)`` in [0, 1] for an accuracy of ``correct`` of ``n``
+    (z 1.96: 95%); better than the normal interval near 0 and 1 (Wilson 1927, "Probable
+    inference, the law of succession, and statistical inference", JASA 22). ``n`` 0 gives the
+    uninformative ``(0.0, 1.0)``."""
     if n == 0:
         return (0.0, 1.0)
     p = correct / n
@@ -19,6 +22,9 @@ def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float
 
 
 def error_rate(logits: Tensor, labels: Tensor) -> dict:
+    """Top-1 accuracy of ``logits`` ``(N, C)`` against ``labels`` ``(N,)`` int: ``correct``, ``n``,
+    ``accuracy`` and ``error`` (fractions in [0, 1]) and ``error_ci95``, the Wilson interval of the
+    error. Raises ZeroDivisionError for N 0."""
     correct = int((logits.argmax(1) == labels).sum())
     n = labels.numel()
     lo, hi = wilson_interval(correct, n)
@@ -26,13 +32,18 @@ def error_rate(logits: Tensor, labels: Tensor) -> dict:
 
 
 def nll(logits: Tensor, labels: Tensor) -> float:
-    """Mean negative log-likelihood (the seed's "Average loss")."""
+    """Mean negative log-likelihood in nats of ``labels`` ``(N,)`` under softmax(``logits``
+    ``(N, C)``), in float64 (the seed's "Average loss")."""
     return F.cross_entropy(logits.double(), labels, reduction="mean").item()
 
 
 def ece(logits: Tensor, labels: Tensor, bins: int = 15) -> float:
-    """Expected calibration error: the bin-weighted gap between confidence and accuracy, with
-    ``bins`` equal-width confidence bins over (0, 1]."""
+    """Expected calibration error of ``logits`` ``(N, C)`` against ``labels`` ``(N,)``: the
+    gap between top-class confidence and accuracy in each of ``bins`` equal-width bins (each open
+    on the left, closed on the right: (0, 1/bins], ...), weighted by the bin's share of the N
+    samples; a fraction in [0, 1]. Naeini et al. 2015 (AAAI, "Obtaining well calibrated
+    probabilities using Bayesian binning"); 15 bins as in Guo et al. 2017 ("On calibration of
+    modern neural networks", ICML, section 2)."""
     probs = logits.double().softmax(1)
     conf, pred = probs.max(1)
     hit = (pred == labels).double()
@@ -56,7 +67,9 @@ def confidence(logits: Tensor) -> float:
 
 
 def curve_auc(xs: list[float], accs: list[float]) -> float:
-    """Area under an accuracy curve, normalised by the x-range: 1.0 means right everywhere."""
+    """Area under an accuracy curve (trapezoids), divided by the x-range ``xs[-1] - xs[0]``, so
+    in the units of ``accs`` (1.0: right everywhere). ``xs`` ascending, at least two points; fewer
+    raise ZeroDivisionError or IndexError."""
     area = sum((x1 - x0) * (a0 + a1) / 2 for x0, x1, a0, a1 in zip(xs[:-1], xs[1:], accs[:-1], accs[1:]))
     return area / (xs[-1] - xs[0])
 
@@ -69,8 +82,10 @@ def agreement(preds: Tensor) -> float:
 
 
 def matrix_error(pred_matrix: Tensor, gt_matrix: Tensor, target: Tensor) -> Tensor:
-    """Per-sample Frobenius distance between the composed sampling map (ground truth after the
-    head's warp, ``gt @ pred``) and ``target``, the map a perfect rectifier would give."""
+    """``(N,)`` Frobenius distance between the composed sampling map ``gt_matrix @ pred_matrix``
+    (the ground-truth distortion after the head's warp; each ``(N, 3, 3)`` homogeneous, in
+    normalised [-1, 1] coordinates) and ``target`` ``(N, 3, 3)``, the map a perfect rectifier would
+    give; each matrix is divided by its [2, 2] entry first (homographies are defined up to scale)."""
     m = gt_matrix @ pred_matrix
     m = m / m[:, 2:, 2:]  # homographies are defined up to scale
     t = target / target[:, 2:, 2:]

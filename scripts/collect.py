@@ -4,13 +4,13 @@
 
 s/epoch is the median over the run's epochs (robust to one disturbed epoch).
 """
-import argparse
 import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import runs  # noqa: E402
+from common.config import Parser  # noqa: E402
 
 
 def rows(roots):
@@ -22,7 +22,7 @@ def rows(roots):
 
 
 def main(argv):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = Parser(description=__doc__.split("\n\n")[0])
     ap.add_argument("roots", nargs="*", default=["runs"], help="folders holding run folders (default: runs)")
     found = list(rows(ap.parse_args(argv).roots))
     print("| variant | coordconv | train set | scored on | epochs | accuracy | error % | s/epoch | head params | classifier params |")

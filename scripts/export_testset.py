@@ -11,7 +11,6 @@ are those evaluate.py and train.py test on, byte for byte (the header carries th
 """
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -19,8 +18,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from common import data, testfiles  # noqa: E402
-from common.config import HelpFormatter  # noqa: E402
+from common import data, runs, testfiles  # noqa: E402
+from common.config import HelpFormatter, Parser  # noqa: E402
 from common.errors import UsageError  # noqa: E402
 
 DISTORTION = {
@@ -64,7 +63,7 @@ def header(name: str, ts: data.TestSet, command: str) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
+    ap = Parser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     ap.add_argument("sets", nargs="+", help=f"test sets to export: {', '.join(data.DATASETS)}, or all")
     ap.add_argument("--out-dir", default="exports", help="folder for NAME.npz and NAME.npz.md")
     ap.add_argument("--limit", type=int, default=0, help="first N images only (0: all)")
@@ -94,4 +93,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(runs.cli(main))

@@ -10,7 +10,6 @@ floor; the training times of finished runs are in results/study3/table.md.
 """
 from __future__ import annotations
 
-import argparse
 import statistics as st
 import sys
 from pathlib import Path
@@ -21,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import sweep  # noqa: E402
 import variants  # noqa: E402
 from common import data, runs  # noqa: E402
-from common.config import Config  # noqa: E402
+from common.config import Config, Parser  # noqa: E402
 from common.errors import UsageError  # noqa: E402
 from common.evaluation import flops_per_image, throughput  # noqa: E402
 from common.models import count_params  # noqa: E402
@@ -68,7 +67,7 @@ def grid_runs(paths: list[str]) -> list[tuple[str, str, int, int, int]]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = Parser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds, median reported (default: 3; the study used 5)")
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     ap.add_argument("--grid", nargs="*", default=GRID, help="sweep files whose runs to cost (default: study 3's three)")

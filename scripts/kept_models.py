@@ -12,7 +12,6 @@ study3_external.sh evaluate).
 
 A damaged config.json is one line naming it, exit 2 (common/runs.py), not a silently skipped run.
 """
-import argparse
 import hashlib
 import json
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from common import runs  # noqa: E402
+from common.config import Parser  # noqa: E402
 from common.data import DATASETS  # noqa: E402
 from study3_external_table import reports  # noqa: E402
 
@@ -55,7 +55,7 @@ def unscored(found: list[runs.Run], folder: Path) -> list[runs.Run]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = Parser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sweeps", type=Path, default=Path("results/study3/sweeps"),
                     help="the folder holding the sweeps (default: results/study3/sweeps, from the repository root, where the scripts run)")
     ap.add_argument("--dataset", help="only models trained on this set")

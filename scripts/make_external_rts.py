@@ -32,7 +32,7 @@ from torchvision.transforms.v2 import functional as TF
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling, also free of stn-lab imports
-from make_external_sets import load_mnist  # noqa: E402
+from make_external_sets import Parser, load_mnist  # noqa: E402
 
 CANVAS, BIG, DIGIT = 42, 96, 28
 
@@ -63,7 +63,7 @@ def make(images: np.ndarray, seed: int, max_angle: float = 45.0, scale=(0.7, 1.2
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap = Parser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--out", default="results/robustness/external/rts_anywhere.npz", help="the .npz to write")
     ap.add_argument("--data-root", default=os.environ.get("STN_DATA_ROOT", "./data"), help="MNIST root (torchvision layout)")
     ap.add_argument("--seed", type=int, default=2024, help="seed of every draw")

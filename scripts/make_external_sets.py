@@ -156,8 +156,16 @@ def load_mnist(root: str, limit: int = 0, with_train: bool = False):
 SETS = {"rotated": rotated, "rts": rts, "projective": projective, "elastic": elastic, "cluttered": cluttered}
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line and exit status 2, as in the rest of stn-lab's commands
+    (this file imports nothing of stn-lab, so it has its own)."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see --help)\n")
+
+
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap = Parser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--sets", default=",".join(SETS), help=f"comma-separated, of {', '.join(SETS)}")
     ap.add_argument("--out-dir", default=argparse.SUPPRESS, help="folder for NAME.npz and NAME.npz.md (default results/study3/external; required with --limit)")
     ap.add_argument("--data-root", default=os.environ.get("STN_DATA_ROOT", "./data"), help="MNIST root (torchvision layout)")

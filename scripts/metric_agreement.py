@@ -5,7 +5,6 @@ means "ranks the heads exactly as the error does" whichever direction is better 
 
     python scripts/metric_agreement.py results/gpu/sweeps/study2/runs --seed 1
 """
-import argparse
 import statistics
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ from study_table import DATASET_ORDER, ordered
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import runs  # noqa: E402
+from common.config import Parser  # noqa: E402
 
 # name -> (how to read it from eval.json, lower is better?)
 METRICS = {
@@ -77,9 +77,13 @@ def main(root, seed):
         print(f"| {ds} | {len(rs)} | " + " | ".join(cells) + " |")
 
 
-if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description="which metrics rank the heads of a study as the error does")
+def from_command_line() -> int | None:
+    ap = Parser(description="which metrics rank the heads of a study as the error does")
     ap.add_argument("root", help="folder of run folders (with eval/eval.json)")
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
-    raise SystemExit(runs.cli(lambda: main(a.root, a.seed)))
+    return main(a.root, a.seed)
+
+
+if __name__ == "__main__":
+    raise SystemExit(runs.cli(from_command_line))

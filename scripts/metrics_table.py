@@ -3,7 +3,6 @@
     python scripts/metrics_table.py results/baselines/runs [more roots]
     python scripts/metrics_table.py results/gpu/sweeps/study2/runs --seed 1 --dataset cluttered
 """
-import argparse
 import sys
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from study_table import DATASET_ORDER, HEAD_ORDER, rank
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import runs  # noqa: E402
+from common.config import Parser  # noqa: E402
 
 EXAMPLE = "results/gpu/sweeps/study2/runs"  # evaluated runs, for the error that points at a folder
 
@@ -40,10 +40,14 @@ def main(roots, seed=None, dataset=None):
               f"{rb.get('invariance', float('nan')):.3f} | {pix} | {mat} |")
 
 
-if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description="evaluation metrics of saved runs, one row each")
+def from_command_line() -> int | None:
+    ap = Parser(description="evaluation metrics of saved runs, one row each")
     ap.add_argument("roots", nargs="+", help="folders of run folders")
     ap.add_argument("--seed", type=int, help="only runs of this seed")
     ap.add_argument("--dataset", help="only runs trained on this dataset")
     a = ap.parse_args()
-    raise SystemExit(runs.cli(lambda: main(a.roots, a.seed, a.dataset)))
+    return main(a.roots, a.seed, a.dataset)
+
+
+if __name__ == "__main__":
+    raise SystemExit(runs.cli(from_command_line))

@@ -11,7 +11,6 @@ Errors: a run that is not a `pstn` model, or no checkpoint, is one line and exit
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import data, runs  # noqa: E402
+from common.config import Parser  # noqa: E402
 from common.errors import UsageError  # noqa: E402
 from common.evaluation import test_set_metrics  # noqa: E402
 from evaluate import load_model  # noqa: E402
@@ -53,7 +53,7 @@ def probe(model, ts: data.TestSet, batch: int = 1000) -> tuple[dict, list[tuple[
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = Parser(description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="+", type=Path, help="run folders of pstn models (holding model.pt or checkpoint.pt)")
     ap.add_argument("--n", type=int, default=10000, help="test images to score, the first N (default: 10000, all)")
     ap.add_argument("--data-root", default="", help="MNIST root (default: the run's own, else $STN_DATA_ROOT, else ./data)")

@@ -18,7 +18,6 @@ the averaged effect hides it.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import statistics as st
@@ -27,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common.runs import cli, find  # noqa: E402
-from common.config import RUNTIME_KEYS, Config, is_validation_set, saved  # noqa: E402
+from common.config import RUNTIME_KEYS, Config, Parser, is_validation_set, saved  # noqa: E402
 from common.errors import UsageError  # noqa: E402
 
 BLOCKS = ("dataset", "seed")  # runs are paired within a dataset and a seed; neither is ever a factor
@@ -134,7 +133,7 @@ def choose(eff: dict[str, dict], factors: dict[str, list]) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = Parser(description=__doc__.split("\n\n")[0])
     ap.add_argument("sweep_dir", type=Path)
     ap.add_argument("--flags", action="store_true", help="print only the chosen recipe as train.py flags")
     ap.add_argument("--interactions", action="store_true", help="each factor's effect at each level of every other factor")

@@ -8,7 +8,6 @@ scoring of newly kept models; this reads them all).
 % error with its 95% Wilson interval on each set, and the change from ours to theirs: a model
 that had learned our generator's quirks would lose accuracy on theirs beyond the intervals.
 """
-import argparse
 import re
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 from common import runs  # noqa: E402
+from common.config import Parser  # noqa: E402
 from common.metrics import wilson_interval  # noqa: E402
 from study_table import DATASET_ORDER, HEAD_ORDER, SHORT, rank  # noqa: E402
 
@@ -59,7 +59,7 @@ def main(argv=None) -> int:
 
 
 def table(argv) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = Parser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--root", default="results/study3/external", help="folder of <set>/[<batch>/]sets.json (default: results/study3/external)")
     ap.add_argument("--runs", default="results/study3/sweeps", help="folder of sweeps/runs (for each run's config)")
     ap.add_argument("--docs", action="store_true", help="the short form docs/study3.md carries: one row per run on the "

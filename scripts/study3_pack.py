@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common.config import Parser  # noqa: E402
 from common.errors import UsageError  # noqa: E402
 from common.runs import Run, cli  # noqa: E402
 from common.trainer import read_checkpoint  # noqa: E402
@@ -104,10 +105,16 @@ def in_place(sweeps: Path) -> int:
     return failed
 
 
+def from_command_line() -> int | None:
+    ap = Parser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("sweeps", metavar="SWEEPS_DIR", type=Path, help="the folder of study 3's sweep folders")
+    ap.add_argument("out", metavar="OUT_DIR", type=Path, nargs="?", help="where the tar files go (PARTIAL=1: with unfinished runs' checkpoints)")
+    ap.add_argument("--in-place", action="store_true", help="instead of OUT_DIR: write model.pt beside each finished run's checkpoint")
+    a = ap.parse_args()
+    if a.in_place == (a.out is not None):
+        raise UsageError("give OUT_DIR or --in-place, one of the two (see --help)")
+    return in_place(a.sweeps) if a.in_place else main(a.sweeps, a.out, partial=os.environ.get("PARTIAL") == "1")
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        sys.exit("usage: python scripts/study3_pack.py SWEEPS_DIR (OUT_DIR | --in-place)")
-    if sys.argv[2] == "--in-place":
-        sys.exit(cli(lambda: in_place(Path(sys.argv[1]))))
-    else:
-        sys.exit(cli(lambda: main(Path(sys.argv[1]), Path(sys.argv[2]), partial=os.environ.get("PARTIAL") == "1")))
+    sys.exit(cli(from_command_line))

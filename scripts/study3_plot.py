@@ -11,7 +11,6 @@ left out; CoordConv twins sit at the right, marked "CC". The numbers: results/st
 """
 from __future__ import annotations
 
-import argparse
 import statistics as st
 import sys
 from pathlib import Path
@@ -75,7 +74,7 @@ def plot(pts, out: Path) -> None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = t.Parser(description=__doc__.split("\n\n")[0])
     ap.add_argument("sweeps", type=Path, help="the folder holding study3*/runs")
     ap.add_argument("--cut", type=Path, action="append", default=[], help="folders of runs cut short (not plotted; as study3_table.py)")
     ap.add_argument("--ext", type=Path, default=t.ROOT / "results/study3/external", help="the independent sets' reports")

@@ -15,7 +15,6 @@ folder, a document whose table header row is missing or twice) writes nothing.
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import os
@@ -55,7 +54,7 @@ def printed(script_main, argv: list[str]) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = t.Parser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--root", type=Path, default=t.ROOT, help="the checkout to refresh (default: this one)")
     a = ap.parse_args(argv)
     sweeps, cut = a.root / "results/study3/sweeps", a.root / "results/study3/gpu_unfinished"

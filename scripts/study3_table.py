@@ -10,7 +10,6 @@ not in any mean. Machine: the devices its sweep log names at each start, else it
 """
 from __future__ import annotations
 
-import argparse
 import statistics as st
 import sys
 from collections import defaultdict
@@ -19,6 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from common import data, runs  # noqa: E402
+from common.config import Parser  # noqa: E402
 from study3_external_table import scored  # noqa: E402
 from study_table import SHORT  # noqa: E402,F401  (t.SHORT: study3_transfer.py, study3_plot.py)
 
@@ -335,7 +335,7 @@ def fmt(errors: list[float]) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = Parser(description=__doc__.split("\n\n")[0])
     ap.add_argument("sweeps", type=Path, help="the folder holding study3*/runs")
     ap.add_argument("--cut", type=Path, action="append", default=[], help="more folders of runs cut short (e.g. results/study3/gpu_unfinished)")
     ap.add_argument("--headline", action="store_true", help="print README's table only (with the independent sets' errors from --ext)")

@@ -15,7 +15,6 @@ AUC, the accuracy at 180 degrees and the scale AUC, mean ± sd over seeds.
 """
 from __future__ import annotations
 
-import argparse
 import statistics as st
 import sys
 from collections import defaultdict
@@ -128,7 +127,7 @@ def table(cells) -> list[str]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = t.Parser(description=__doc__.split("\n\n")[0])
     ap.add_argument("metrics", type=Path, help="the folder of mirrored evaluations (results/study3/metrics)")
     a = ap.parse_args(argv)
     rows = robustness(a.metrics)

@@ -3,7 +3,6 @@
     python scripts/study_table.py results/gpu/sweeps/study1/runs            # one row per setting
     python scripts/study_table.py results/gpu/sweeps/study2/runs --pivot    # heads x datasets, % error
 """
-import argparse
 import statistics
 import sys
 from collections import defaultdict
@@ -11,6 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import runs  # noqa: E402
+from common.config import Parser  # noqa: E402
 
 # presentation order for every results table (scripts/metrics_table.py, metric_agreement.py too)
 DATASET_ORDER = ["mnist", "rotated", "rts", "projective", "elastic", "cluttered"]
@@ -69,9 +69,9 @@ def pivot(groups):
 
 
 def main():
-    ap = argparse.ArgumentParser(description="tables of a sweep's runs")
+    ap = Parser(description="tables of a sweep's runs")
     ap.add_argument("root", nargs="?", default="results/gpu/sweeps/study1/runs", help="folder of run folders")
-    ap.add_argument("--pivot", action="store_true", help="% error, heads x datasets")
+    ap.add_argument("--pivot", action="store_true", help="%% error, heads x datasets")
     a = ap.parse_args()
     (pivot if a.pivot else rows)(load(a.root))
 

@@ -5,12 +5,12 @@
 Seconds are training time only: the running sum of ``epoch_seconds`` in ``metrics.json``
 (evaluation after each epoch excluded), as logged by the run itself.
 """
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import runs  # noqa: E402
+from common.config import Parser  # noqa: E402
 from common.data import DATASETS  # noqa: E402
 
 
@@ -24,7 +24,7 @@ def first_reaching(epochs: list[dict], target: float) -> tuple[int, float] | Non
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = Parser(description=__doc__.split("\n\n")[0])
     ap.add_argument("roots", nargs="+", help="folders holding run folders")
     ap.add_argument("--target", type=float, default=0.99, help="accuracy to reach (a fraction), on the set each run was scored on")
     ap.add_argument("--dataset", help="only runs trained on this dataset (e.g. rts)")

@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 import bench
@@ -32,10 +33,16 @@ def test_tutorial_net_starts_as_the_identity_transform():
     assert torch.equal(theta, torch.tensor([[1.0, 0, 0], [0, 1, 0]]).expand(2, 2, 3))
 
 
-def test_bad_counts_exit_with_one_line():
-    r = subprocess.run([sys.executable, "bench.py", "--seeds=0"], cwd=ROOT, capture_output=True, text=True)
-    assert r.returncode != 0
-    assert r.stderr.strip().splitlines() == ["bench.py: --seeds=0 must be at least 1"]
+@pytest.mark.parametrize("args, words", [
+    (["--seeds=0"], "--seeds=0 is out of range: it must be >= 1"),
+    (["--workers=-1"], "--workers=-1 is out of range: it must be >= 0"),
+    (["--json=/nonexistent/figures.json"], "cannot write --json /nonexistent/figures.json"),  # found before the timing, not after
+    (["--device=cpu", "--data-root={tmp}/no-mnist"], "point --data-root"),
+])
+def test_bad_input_exits_with_one_line_before_any_timing(tmp_path, args, words):
+    args = [a.format(tmp=tmp_path) for a in args]
+    r = subprocess.run([sys.executable, "bench.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and words in r.stderr and not r.stdout, r.stderr
 
 
 def test_first_epoch_reaching_the_target_counts_training_seconds_only():

@@ -124,7 +124,10 @@ def test_old_run_folders_replay(tmp_path):
         f.write_text(json.dumps({"variant": "affine", "dataset": "rts", "lr": 0.002, "epochs": 4, "seed": 1}))
         runs = [f]
     for f in runs:
-        resolve(["--config", str(f)])
+        saved, cfg = json.loads(f.read_text()), resolve(["--config", str(f)]).to_dict()
+        replayed = {k: v for k, v in saved.items() if k in cfg and k not in C.NOT_REPLAYED}
+        assert len(replayed) >= 5, f
+        assert {k: cfg[k] for k in replayed} == replayed, f  # every saved key comes back as it was; the rest take today's defaults
 
 
 # --------------------------------------------------------------------------- sweeps: one config per proposal
@@ -273,3 +276,18 @@ def test_help_states_each_default_once_and_never_an_empty_one(script):
     assert r.returncode == 0 and "options:" in r.stdout, r.stderr
     twice = [line for line in r.stdout.splitlines() if line.count("(default") > 1 or "(default: )" in line or "(default: None)" in line]
     assert not twice, twice
+
+
+COMMANDS = ["train.py", "evaluate.py", "sweep.py", "bench.py"] + sorted(f"scripts/{p.name}" for p in (ROOT / "scripts").glob("*.py"))
+
+
+@pytest.mark.parametrize("script", COMMANDS)
+def test_every_command_has_help_and_refuses_an_unknown_flag_in_one_line(script):
+    """Every command line (each script's argparse, a shared ``common.config.Parser`` but for the
+    standalone make_external_*.py) prints --help and does nothing else, and answers a flag it does
+    not know with one line on stderr and exit status 2, not a usage block or a traceback."""
+    env = {**os.environ, "COLUMNS": "1000", "STN_DATA_ROOT": "/nonexistent"}  # a command that ignored its flags would fail on the data
+    r = subprocess.run([sys.executable, script, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0 and r.stdout.startswith("usage:") and not r.stderr, (r.stdout[-300:], r.stderr[-300:])
+    r = subprocess.run([sys.executable, script, "--no-such-flag"], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and r.stderr.startswith("error: ") and "--help" in r.stderr, r.stderr[-500:]

@@ -155,6 +155,18 @@ def test_broken_sweep_file_starts_no_run(tmp_path, text, words):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("flags, words", [(["--count", "-3"], "--count=-3 is out of range"), (["--jobs", "0"], "--jobs=0 is out of range"),
+                                          (["--out-dir", "{file}"], "cannot write the sweep's folder"), (["--count", "x"], "invalid int value")])
+def test_bad_flags_start_no_run_and_say_so_in_one_line(tmp_path, capsys, flags, words):
+    f = tmp_path / "ok.yaml"
+    f.write_text("method: grid\nparameters:\n  seed: {values: [1, 2]}\n")
+    (tmp_path / "a-file").write_text("")
+    argv = [str(f), "--out-dir", str(tmp_path / "out"), *[x.format(file=tmp_path / "a-file") for x in flags], "--", "--epochs=1"]
+    r = subprocess.run([sys.executable, str(ROOT / "sweep.py"), *argv], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and words in r.stderr, r.stderr
+    assert not (tmp_path / "out").exists() and (tmp_path / "a-file").read_text() == ""
+
+
 def test_a_missing_sweep_file_says_where_sweep_files_are(tmp_path):
     r = subprocess.run([sys.executable, str(ROOT / "sweep.py"), str(tmp_path / "nosuch.yaml"), "--out-dir", str(tmp_path / "out")],
                        cwd=tmp_path, capture_output=True, text=True)

@@ -223,6 +223,23 @@ def test_evaluate_on_files_writes_table_figure_and_report(tmp_path, run_dir, cap
     assert (run_dir / "eval" / "sets.png").stat().st_size > 1000
 
 
+def test_a_new_report_replaces_the_whole_earlier_one_and_says_what_it_replaced(tmp_path, run_dir, capsys):
+    x, y = digits()
+    np.savez(tmp_path / "ext.npz", images=x, labels=y)
+    (run_dir / "eval").mkdir(exist_ok=True)
+    (run_dir / "eval" / "robustness.png").write_bytes(b"an earlier report's curves")
+    (run_dir / "eval" / "eval.json").write_text(json.dumps({"sets": {"mnist": {}, "rotated": {}}, "robustness": {}}))
+    rc, out, err = run_eval(run_dir, "--test-file", tmp_path / "ext.npz", capsys=capsys)  # no curves
+    assert rc == 0, err
+    assert not (run_dir / "eval" / "robustness.png").exists()  # no figure left beside a report it is not of
+    assert "note: replaced the earlier report" in out and "(sets mnist, rotated; curves; every image)" in out
+    rc, out, err = run_eval(run_dir, "--test-file", tmp_path / "ext.npz", capsys=capsys)  # the same scope again: no note
+    assert rc == 0 and "note:" not in out, err
+    (run_dir / "eval" / "eval.json").write_text("{cut off")  # a damaged report is replaced, not refused
+    rc, out, err = run_eval(run_dir, "--test-file", tmp_path / "ext.npz", capsys=capsys)
+    assert rc == 0 and "(unreadable)" in out and json.loads((run_dir / "eval" / "eval.json").read_text())["sets"]["ext"]["n"] == N
+
+
 @pytest.mark.parametrize("limit, partial", [(5, True), (N, False), (10 * N, False)])
 def test_a_report_says_partial_only_when_the_limit_cut_a_set(tmp_path, run_dir, capsys, limit, partial):
     x, y = digits()

@@ -1,4 +1,7 @@
-"""`tps`: a thin-plate spline over an n x n grid of control points (default 4x4).
+"""`tps`: a thin-plate spline over an n x n grid of control points (default 4x4): the STN
+paper's TPS transformer (Jaderberg et al. 2015, arXiv 1506.02025, section 3.2; appendix A:
+16 control points on R, RTS, P, E), on the spline of Bookstein 1989 ("Principal warps", IEEE PAMI
+11(6)).
 
 The control points sit fixed in the output frame; the localisation net predicts where each one
 samples the input (a displacement, zero at identity). The kernel system is solved once in
