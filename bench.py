@@ -23,7 +23,6 @@ import json
 import math
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -33,7 +32,7 @@ import torch.nn.functional as F
 
 import variants
 from common import data, runs
-from common.config import Config, HelpFormatter, Parser
+from common.config import Config, HelpFormatter, Parser, at_least
 from common.models import MNIST_MEAN, MNIST_STD, STNClassifier, TutorialCNN
 from common.errors import UsageError
 from common.trainer import evaluate, make_optimizer, pick_device
@@ -171,24 +170,18 @@ def peak_memory_mb(device) -> float | None:
 
 def main(argv=None) -> int:
     ap = Parser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
-    ap.add_argument("--steps", type=int, default=150, help="training steps per timed block")
-    ap.add_argument("--rounds", type=int, default=3, help="alternating reference/ours blocks")
-    ap.add_argument("--workers", type=int, default=4, help="the reference DataLoader's workers (the tutorial uses 4)")
+    ap.add_argument("--steps", type=at_least(1), default=150, help="training steps per timed block")
+    ap.add_argument("--rounds", type=at_least(1), default=3, help="alternating reference/ours blocks")
+    ap.add_argument("--workers", type=at_least(0), default=4, help="the reference DataLoader's workers (the tutorial uses 4)")
     ap.add_argument("--epoch", action="store_true", help="also train one full epoch of each and compare test accuracy")
-    ap.add_argument("--seeds", type=int, default=3, help="--epoch: fresh starts of each model")
+    ap.add_argument("--seeds", type=at_least(1), default=3, help="--epoch: fresh starts of each model")
     ap.add_argument("--heads", action=argparse.BooleanOptionalAction, default=True, help="time every head at every image size")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--data-root", default="")
     ap.add_argument("--json", default="", help="also write the figures here")
     a = ap.parse_args(argv)
-    for flag, least in (("steps", 1), ("rounds", 1), ("seeds", 1), ("workers", 0)):
-        if getattr(a, flag) < least:
-            raise UsageError(f"--{flag}={getattr(a, flag)} is out of range: it must be >= {least}")
-    if a.json:  # checked before minutes of timing, not after
-        try:
-            tempfile.TemporaryFile(dir=Path(a.json).resolve().parent).close()
-        except OSError as err:
-            raise UsageError(f"cannot write --json {a.json} ({err.strerror}); pass a path in a writable folder") from None
+    if a.json:  # its folder made and checked before minutes of timing, not after
+        runs.writable_folder(Path(a.json).resolve().parent, "--json")
     device = pick_device(a.device)
     root = data.resolve_data_root(a.data_root)
     data.load_mnist(root, train=True)  # a missing or broken MNIST: one line naming --data-root, before any timing
@@ -238,7 +231,7 @@ def main(argv=None) -> int:
     if a.epoch:  # one full epoch each, from fresh weights, then test accuracy; several seeds
         test = data.load_test_set("mnist", root, data.resolve_cache_dir(""))
         x_test = (test.images.float() / 255 - MNIST_MEAN) / MNIST_STD
-        runs = {"tutorial": [], "ours": []}
+        trials = {"tutorial": [], "ours": []}
         for seed in range(1, a.seeds + 1):
             torch.manual_seed(seed)
             ref, ours = TutorialNet().to(device), our_model()
@@ -252,15 +245,15 @@ def main(argv=None) -> int:
                 pred = torch.cat([ref(x_test[i : i + 1000].to(device)).argmax(1).cpu() for i in range(0, len(test), 1000)])
             ref_acc = (pred == test.labels).float().mean().item()
             our_acc = evaluate(ours, test, 1000, device).accuracy
-            runs["tutorial"].append({"seed": seed, "seconds": t_ref, "accuracy": ref_acc})
-            runs["ours"].append({"seed": seed, "seconds": t_ours, "accuracy": our_acc})
+            trials["tutorial"].append({"seed": seed, "seconds": t_ref, "accuracy": ref_acc})
+            trials["ours"].append({"seed": seed, "seconds": t_ours, "accuracy": our_acc})
             print(f"one epoch, seed {seed}: tutorial {t_ref:.1f} s -> {100 * ref_acc:.2f}% | ours {t_ours:.1f} s -> {100 * our_acc:.2f}%")
-        (rm, rs), (om, os_) = (mean_sd([100 * r["accuracy"] for r in runs[k]]) for k in ("tutorial", "ours"))
+        (rm, rs), (om, os_) = (mean_sd([100 * r["accuracy"] for r in trials[k]]) for k in ("tutorial", "ours"))
         se = math.sqrt((rs**2 + os_**2) / a.seeds)
         verdict = "within noise" if abs(om - rm) <= 2 * se else "NOT within noise"
         print(f"one epoch, {a.seeds} seeds: tutorial {rm:.2f} ± {rs:.2f}% | ours {om:.2f} ± {os_:.2f}%: "
               f"difference {om - rm:+.2f} points, standard error {se:.2f}: {verdict} (|difference| <= 2 standard errors)")
-        out["one_epoch"] = runs | {"difference_points": om - rm, "standard_error_points": se, "within_noise": verdict == "within noise"}
+        out["one_epoch"] = trials | {"difference_points": om - rm, "standard_error_points": se, "within_noise": verdict == "within noise"}
 
     # ---------------------------------------------------------------- every head, every size
     if a.heads:

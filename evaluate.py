@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from common import data, runs
-from common.config import Config, HelpFormatter, Parser, str2bool
+from common.config import Config, HelpFormatter, Parser, at_least, str2bool
 from common.errors import UsageError
 from common import testfiles
 from common.evaluation import compatible_sets, evaluate_model, scope, to_markdown, write_report, write_sets_report
@@ -123,7 +123,7 @@ def main(argv=None) -> int:
     ap.add_argument("--test-file", action="append", default=[], metavar="[NAME=]PATH",
                     help="a test set from a file or folder (.npz, .npy, .pt, MNIST-C, ImageFolder); repeatable")
     ap.add_argument("--out", default="", help="folder for the side-by-side report of the runs (sets.md, sets.json, sets.png, curves.png); needed with several runs")
-    ap.add_argument("--test-limit", type=int, default=0, help="first N images of each test set (0: all)")
+    ap.add_argument("--test-limit", type=at_least(0), default=0, help="first N images of each test set (0: all)")
     ap.add_argument("--curves", type=str2bool, nargs="?", const=True, default=True, help="robustness curves and invariance")
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
     ap.add_argument("--data-root", default="", help="MNIST root (default: the run's own, else $STN_DATA_ROOT, else ./data)")
@@ -133,9 +133,6 @@ def main(argv=None) -> int:
     ap.add_argument("--holdout-runs", type=str2bool, nargs="?", const=True, default=False,
                     help="also score runs trained with --holdout (recipe candidates) on test sets; off, they are refused, so a recipe is never chosen on a test set")
     a = ap.parse_intermixed_args(argv)  # runs may come after the flags
-    if a.test_limit < 0:
-        print(f"error: --test-limit={a.test_limit} is out of range: it must be >= 0 (0: all)", file=sys.stderr)
-        return 2
     try:
         if len(a.run) > 1 and not a.out:
             raise UsageError(f"{len(a.run)} runs need --out DIR for their side-by-side report")
@@ -155,12 +152,10 @@ def main(argv=None) -> int:
             if not sets and not files:
                 raise UsageError("--sets=none and no --test-file: nothing to evaluate")
             run_dir = Path(run) if Path(run).is_dir() else Path(run).parent
+            runs.writable_folder(run_dir / "eval", fix="make the run folder writable, or evaluate a copy of it")  # before any scoring
             jobs.append((run_dir, model, cfg, epoch, sets))
         if a.out:
-            try:
-                Path(a.out).mkdir(parents=True, exist_ok=True)
-            except OSError as err:
-                raise UsageError(f"cannot write the report folder {a.out} ({err.strerror}); pass --out pointing at a writable folder") from None
+            runs.writable_folder(a.out, "--out")
         labels = [j[0].name for j in jobs]
         if len(set(labels)) < len(labels):
             labels = [str(j[0]) for j in jobs]

@@ -39,7 +39,7 @@ import yaml
 from common import config as C
 from common.config import Config
 from common.errors import UsageError
-from common.runs import Run, cli, keep_aside, read_json
+from common.runs import Run, cli, keep_aside, read_json, writable_folder
 
 # settings a sweep that varies them is choosing (epochs is also a study's question: study1.yaml)
 RECIPE_KEYS = {"lr", "loc_lr", "batch_size", "optimizer", "momentum", "weight_decay", "sched", "warmup_epochs", "grad_clip",
@@ -411,11 +411,11 @@ def write_summary(path: Path, rows: list[dict]) -> None:
 def main(argv=None) -> int:
     ap = C.Parser(description=__doc__.split("\n\n")[0], formatter_class=C.HelpFormatter)
     ap.add_argument("sweep", help="a W&B sweep YAML file")
-    ap.add_argument("--count", type=int, default=0, help="number of runs (random: required unless run_cap; grid: the first N)")
+    ap.add_argument("--count", type=C.at_least(0), default=0, help="number of runs (random: required unless run_cap; grid: the first N)")
     ap.add_argument("--out-dir", default="sweeps_out", help="folder for the sweep's runs and logs")
     ap.add_argument("--seed", type=int, default=0, help="random search: proposal seed")
     ap.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
-    ap.add_argument("--jobs", type=int, default=1, help="runs at a time (a GPU box runs several small runs side by side)")
+    ap.add_argument("--jobs", type=C.at_least(1), default=1, help="runs at a time (a GPU box runs several small runs side by side)")
     ap.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
                     help="run only the proposals whose parameter KEY is VALUE (repeatable); run ids are the full sweep's, "
                          "so slices run on different machines fill one sweep")
@@ -424,10 +424,6 @@ def main(argv=None) -> int:
     cut = argv.index("--") if "--" in argv else len(argv)
     a = ap.parse_args(argv[:cut])
     a.extra = argv[cut + 1 :]
-    for flag, least in (("jobs", 1), ("count", 0)):
-        if getattr(a, flag) < least:
-            print(f"error: --{flag}={getattr(a, flag)} is out of range: it must be >= {least}", file=sys.stderr)
-            return 2
     try:
         spec = load_sweep(Path(a.sweep))
         props = select(proposals(spec, a.count, a.seed), a.where, spec["parameters"])
@@ -461,10 +457,9 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 0
     try:  # the sweep's folder, made and written to before any run starts
-        root.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=root).close()
-    except OSError as err:
-        print(f"error: cannot write the sweep's folder {root} ({err.strerror}); pass --out-dir pointing at a writable folder", file=sys.stderr)
+        writable_folder(root, "--out-dir")
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"sweep {name}: {len(props)} runs ({spec['method']}, {a.jobs} at a time), folder {root}", file=sys.stderr)
     runner = Runner(root, env, len(props))

@@ -23,7 +23,7 @@ import variants
 from common import data
 from common.config import RUNTIME_KEYS, Config, convert, parse, scored_prefix, test_set_names
 from common.errors import UsageError
-from common.runs import keep_aside, read_json
+from common.runs import keep_aside, read_json, writable_folder
 from common.models import count_params
 from common.tracking import Tracker
 from common.trainer import Diverged, Stopped, Trainer, evaluate, pick_device, read_checkpoint, seed_everything
@@ -37,15 +37,7 @@ def write_json(path: Path, obj) -> None:
 
 def make_run_dir(cfg: Config) -> Path:
     name = cfg.run_name or f"{cfg.variant}{'-cc' if cfg.coordconv else ''}-{cfg.dataset}-s{cfg.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
-    run_dir = Path(cfg.out_dir) / name
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / f".write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as err:
-        raise UsageError(f"cannot write the run folder {run_dir} ({err.strerror}); pass --out-dir pointing at a writable folder") from None
-    return run_dir
+    return writable_folder(Path(cfg.out_dir) / name, "--out-dir")
 
 
 def load_checkpoint(path: Path, cfg: Config) -> dict:

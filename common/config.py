@@ -120,6 +120,21 @@ def str2bool(v) -> bool:
     raise argparse.ArgumentTypeError(f"expected True or False, got {v!r}")
 
 
+def at_least(least: int):
+    """An argparse ``type`` for a whole number >= ``least`` (a count, a limit): a smaller one is the
+    parser's one-line error ``argument --flag: N is out of range: it must be >= least``, raised while
+    the command line is read, before anything is loaded or written; so is a value that is no whole number."""
+    def whole_number(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give one >= {least}") from None
+        if v < least:
+            raise argparse.ArgumentTypeError(f"{v} is out of range: it must be >= {least}")
+        return v
+    return whole_number
+
+
 # --------------------------------------------------------------------------- one typed path
 # Every value reaches a Config through ``convert`` (its type) and ``validate`` (finite, range,
 # choice, known names), whether it came from a flag, a ``--config`` file, ``wandb.config`` or a

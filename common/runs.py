@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Iterable
 from functools import cached_property
 from pathlib import Path
@@ -146,6 +147,20 @@ class Run:
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r})"
+
+
+def writable_folder(folder: Path | str, flag: str = "", fix: str = "") -> Path:
+    """Make ``folder`` (and its parents) and write a scratch file in it, so that a command meets an
+    unwritable output folder in one line before its work, not after. Raises UsageError("cannot
+    write FOLDER (reason); FIX"), FIX by default "pass FLAG pointing at a writable folder"; returns
+    the folder."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as err:
+        raise UsageError(f"cannot write {folder} ({err.strerror}); {fix or f'pass {flag} pointing at a writable folder'}") from None
+    return folder
 
 
 def keep_aside(path: Path) -> Path:

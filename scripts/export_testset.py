@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from common import data, runs, testfiles  # noqa: E402
-from common.config import HelpFormatter, Parser  # noqa: E402
+from common.config import HelpFormatter, Parser, at_least  # noqa: E402
 from common.errors import UsageError  # noqa: E402
 
 DISTORTION = {
@@ -66,7 +66,7 @@ def main(argv=None) -> int:
     ap = Parser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     ap.add_argument("sets", nargs="+", help=f"test sets to export: {', '.join(data.DATASETS)}, or all")
     ap.add_argument("--out-dir", default="exports", help="folder for NAME.npz and NAME.npz.md")
-    ap.add_argument("--limit", type=int, default=0, help="first N images only (0: all)")
+    ap.add_argument("--limit", type=at_least(0), default=0, help="first N images only (0: all)")
     ap.add_argument("--data-root", default="", help="MNIST root (default: $STN_DATA_ROOT, else ./data)")
     ap.add_argument("--cache-dir", default="", help="test-set cache (default: $STN_CACHE_DIR, else ./cache)")
     a = ap.parse_args(argv)
@@ -75,9 +75,8 @@ def main(argv=None) -> int:
         unknown = [n for n in names if n not in data.DATASETS]
         if unknown:
             raise UsageError(f"unknown test set {unknown[0]!r}; choose from {', '.join(data.DATASETS)}, or all")
-        if a.limit < 0:
-            raise UsageError(f"--limit={a.limit} is out of range: it must be >= 0")
         root, cache = data.resolve_data_root(a.data_root), data.resolve_cache_dir(a.cache_dir)
+        runs.writable_folder(a.out_dir, "--out-dir")  # before any set is made
         command = "python scripts/export_testset.py " + " ".join(argv if argv is not None else sys.argv[1:])
         for name in names:
             ts = data.load_test_set(name, root, cache).head(a.limit)

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import sweep  # noqa: E402
 import variants  # noqa: E402
 from common import data, runs  # noqa: E402
-from common.config import Config, Parser  # noqa: E402
+from common.config import Config, Parser, at_least  # noqa: E402
 from common.errors import UsageError  # noqa: E402
 from common.evaluation import flops_per_image, throughput  # noqa: E402
 from common.models import count_params  # noqa: E402
@@ -68,13 +68,10 @@ def grid_runs(paths: list[str]) -> list[tuple[str, str, int, int, int]]:
 
 def main(argv=None) -> int:
     ap = Parser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds, median reported (default: 3; the study used 5)")
+    ap.add_argument("--rounds", type=at_least(1), default=3, help="interleaved timing rounds, median reported (default: 3; the study used 5)")
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     ap.add_argument("--grid", nargs="*", default=GRID, help="sweep files whose runs to cost (default: study 3's three)")
     a = ap.parse_args(argv)
-    if a.rounds < 1:
-        print(f"error: --rounds={a.rounds} must be >= 1", file=sys.stderr)
-        return 2
     cells = grid_runs(a.grid) if a.grid else []  # a broken sweep file fails here, before any timing
     missing = sorted({(d, h) for d, h, *_ in cells if timed_as(d) is None or h not in HEADS})
     if missing:

@@ -32,7 +32,7 @@ from torchvision.transforms.v2 import functional as TF
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling, also free of stn-lab imports
-from make_external_sets import Parser, load_mnist  # noqa: E402
+from make_external_sets import Parser, load_mnist, save, whole  # noqa: E402
 
 CANVAS, BIG, DIGIT = 42, 96, 28
 
@@ -66,9 +66,15 @@ def main(argv=None) -> int:
     ap = Parser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--out", default="results/robustness/external/rts_anywhere.npz", help="the .npz to write")
     ap.add_argument("--data-root", default=os.environ.get("STN_DATA_ROOT", "./data"), help="MNIST root (torchvision layout)")
-    ap.add_argument("--seed", type=int, default=2024, help="seed of every draw")
-    ap.add_argument("--limit", type=int, default=0, help="first N test digits only (0: all 10,000)")
+    ap.add_argument("--seed", type=whole, default=2024, help="seed of every draw")
+    ap.add_argument("--limit", type=whole, default=0, help="first N test digits only (0: all 10,000)")
     a = ap.parse_args(argv)
+    out = Path(a.out)
+    try:  # the folder made before minutes of drawing, not after
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        print(f"error: cannot create {out.parent} ({err.strerror}); pass --out in a writable folder", file=sys.stderr)
+        return 2
     loaded = load_mnist(a.data_root, a.limit)
     if loaded is None:
         return 2
@@ -90,12 +96,8 @@ def main(argv=None) -> int:
         "(x right, y down, pixels of the digit's centre from the canvas centre).",
         f"sha256 of the images array: {hashlib.sha256(arrays['images'].tobytes()).hexdigest()}",
     ])
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp.npz")
-    np.savez_compressed(tmp, labels=labels, readme=np.array(readme), **arrays)
-    os.replace(tmp, out)
-    out.with_name(out.name + ".md").write_text(readme + "\n")
+    if not save(out, readme, "pass --out in a writable folder", labels=labels, **arrays):
+        return 2
     print(readme)
     print(f"wrote {out}")
     return 0

@@ -164,21 +164,44 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see --help)\n")
 
 
+def whole(text: str) -> int:
+    """An argparse ``type``: a whole number >= 0 (a seed, a count); else the parser's one-line error."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give one >= 0") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{v} is out of range: it must be >= 0")
+    return v
+
+
+def save(path: Path, readme: str, fix: str, **arrays) -> bool:
+    """Write ``arrays`` and ``readme`` to ``path`` (.npz; whole or not at all) and the readme beside it
+    as ``path.md``. On an OSError print one line ending in ``fix`` and return False."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
+    try:
+        np.savez_compressed(tmp, readme=np.array(readme), **arrays)
+        os.replace(tmp, path)
+        path.with_name(path.name + ".md").write_text(readme + "\n")
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        print(f"error: cannot write {path} ({err.strerror}); {fix}", file=sys.stderr)
+        return False
+    return True
+
+
 def main(argv=None) -> int:
     ap = Parser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--sets", default=",".join(SETS), help=f"comma-separated, of {', '.join(SETS)}")
     ap.add_argument("--out-dir", default=argparse.SUPPRESS, help="folder for NAME.npz and NAME.npz.md (default results/study3/external; required with --limit)")
     ap.add_argument("--data-root", default=os.environ.get("STN_DATA_ROOT", "./data"), help="MNIST root (torchvision layout)")
-    ap.add_argument("--seed", type=int, default=2611, help="seed of every draw (numpy PCG64, one stream per set)")
-    ap.add_argument("--limit", type=int, default=0, help="first N test digits only (0: all 10,000)")
+    ap.add_argument("--seed", type=whole, default=2611, help="seed of every draw (numpy PCG64, one stream per set)")
+    ap.add_argument("--limit", type=whole, default=0, help="first N test digits only (0: all 10,000)")
     a = ap.parse_args(argv)
     names = [s for s in a.sets.split(",") if s]
     bad = [s for s in names if s not in SETS]
     if bad or not names:
         print(f"error: unknown set {', '.join(bad) or '(none given)'}; choose from {', '.join(SETS)}", file=sys.stderr)
-        return 2
-    if a.limit < 0 or a.seed < 0:
-        print("error: --limit must be 0 (all) or a positive count, --seed 0 or more", file=sys.stderr)
         return 2
     a.out_dir = getattr(a, "out_dir", None)  # not given: no attribute (SUPPRESS), so --help shows the default in words once
     if a.limit and a.out_dir is None:
@@ -208,14 +231,7 @@ def main(argv=None) -> int:
             f"sha256 of the images array: {hashlib.sha256(arr.tobytes()).hexdigest()}",
         ])
         path = out_dir / f"{name}.npz"
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-        try:
-            np.savez_compressed(tmp, images=arr, labels=labels, readme=np.array(readme))
-            os.replace(tmp, path)
-            path.with_name(path.name + ".md").write_text(readme + "\n")
-        except OSError as err:
-            tmp.unlink(missing_ok=True)
-            print(f"error: cannot write {path} ({err.strerror}); pass --out-dir pointing at a writable folder", file=sys.stderr)
+        if not save(path, readme, "pass --out-dir pointing at a writable folder", images=arr, labels=labels):
             return 2
         print(f"wrote {path}: {how}")
     return 0

@@ -18,7 +18,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import data, runs  # noqa: E402
-from common.config import Parser  # noqa: E402
+from common.config import Parser, at_least  # noqa: E402
 from common.errors import UsageError  # noqa: E402
 from common.evaluation import test_set_metrics  # noqa: E402
 from evaluate import load_model  # noqa: E402
@@ -55,11 +55,9 @@ def probe(model, ts: data.TestSet, batch: int = 1000) -> tuple[dict, list[tuple[
 def main(argv=None) -> int:
     ap = Parser(description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="+", type=Path, help="run folders of pstn models (holding model.pt or checkpoint.pt)")
-    ap.add_argument("--n", type=int, default=10000, help="test images to score, the first N (default: 10000, all)")
+    ap.add_argument("--n", type=at_least(1), default=10000, help="test images to score, the first N (default: 10000, all)")
     ap.add_argument("--data-root", default="", help="MNIST root (default: the run's own, else $STN_DATA_ROOT, else ./data)")
     a = ap.parse_args(argv)
-    if a.n < 1:
-        raise UsageError(f"--n {a.n} must be at least 1 (the number of test images to score)")
     for run in a.runs:
         model, cfg, _ = load_model(run, torch.device("cpu"), data_root=a.data_root)
         if cfg.variant != "pstn":

@@ -34,13 +34,15 @@ def test_tutorial_net_starts_as_the_identity_transform():
 
 
 @pytest.mark.parametrize("args, words", [
-    (["--seeds=0"], "--seeds=0 is out of range: it must be >= 1"),
-    (["--workers=-1"], "--workers=-1 is out of range: it must be >= 0"),
-    (["--json=/nonexistent/figures.json"], "cannot write --json /nonexistent/figures.json"),  # found before the timing, not after
+    (["--seeds=0"], "--seeds: 0 is out of range: it must be >= 1"),
+    (["--workers=-1"], "--workers: -1 is out of range: it must be >= 0"),
+    (["--json={tmp}/a-file/figures.json"], "a-file ("),  # a folder that cannot be made: found before the timing, not after
+    (["--json={tmp}/a-file/figures.json"], "pass --json pointing at a writable folder"),
     (["--device=cpu", "--data-root={tmp}/no-mnist"], "point --data-root"),
 ])
 def test_bad_input_exits_with_one_line_before_any_timing(tmp_path, args, words):
     args = [a.format(tmp=tmp_path) for a in args]
+    (tmp_path / "a-file").write_text("")
     r = subprocess.run([sys.executable, "bench.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and words in r.stderr and not r.stdout, r.stderr
 

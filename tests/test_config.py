@@ -291,3 +291,29 @@ def test_every_command_has_help_and_refuses_an_unknown_flag_in_one_line(script):
     assert r.returncode == 0 and r.stdout.startswith("usage:") and not r.stderr, (r.stdout[-300:], r.stderr[-300:])
     r = subprocess.run([sys.executable, script, "--no-such-flag"], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and r.stderr.startswith("error: ") and "--help" in r.stderr, r.stderr[-500:]
+
+
+# every whole-number flag with a least value, in every command that has one (train.py's own keys are
+# checked by validate(), tested above): the value is refused while the command line is read
+RANGES = [("sweep.py", ["sweeps/study3.yaml", "--count=-3"], "--count: -3"), ("sweep.py", ["sweeps/study3.yaml", "--jobs=0"], "--jobs: 0"),
+          ("bench.py", ["--steps=0"], "--steps: 0"), ("bench.py", ["--workers=-1"], "--workers: -1"),
+          ("evaluate.py", ["results/study3/sweeps/study3/runs/x", "--test-limit=-1"], "--test-limit: -1"),
+          ("scripts/export_testset.py", ["rts", "--limit=-5"], "--limit: -5"), ("scripts/head_costs.py", ["--rounds=0"], "--rounds: 0"),
+          ("scripts/pstn_probe.py", ["x", "--n=0"], "--n: 0"), ("scripts/make_external_sets.py", ["--seed=-1"], "--seed: -1"),
+          ("scripts/make_external_rts.py", ["--limit=-1"], "--limit: -1")]
+
+
+@pytest.mark.parametrize("script, args, words", RANGES, ids=[f"{s}:{a[-1]}" for s, a, _ in RANGES])
+def test_a_count_below_its_least_is_one_line_before_any_work(tmp_path, script, args, words):
+    env = {**os.environ, "STN_DATA_ROOT": str(tmp_path / "no-mnist")}  # a check that came after loading would fail on the data instead
+    r = subprocess.run([sys.executable, str(ROOT / script), *args], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr[-500:]
+    assert f"argument {words} is out of range: it must be >= " in r.stderr, r.stderr
+
+
+def test_writable_folder_makes_the_folder_or_says_which_flag_to_change(tmp_path):
+    from common.runs import writable_folder
+    assert writable_folder(tmp_path / "a" / "b", "--out").is_dir() and list((tmp_path / "a" / "b").iterdir()) == []  # no scratch file left
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UsageError, match=r"cannot write .*file/sub .*; pass --out pointing at a writable folder"):
+        writable_folder(tmp_path / "file" / "sub", "--out")

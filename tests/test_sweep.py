@@ -155,8 +155,8 @@ def test_broken_sweep_file_starts_no_run(tmp_path, text, words):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("flags, words", [(["--count", "-3"], "--count=-3 is out of range"), (["--jobs", "0"], "--jobs=0 is out of range"),
-                                          (["--out-dir", "{file}"], "cannot write the sweep's folder"), (["--count", "x"], "invalid int value")])
+@pytest.mark.parametrize("flags, words", [(["--count", "-3"], "--count: -3 is out of range"), (["--jobs", "0"], "--jobs: 0 is out of range"),
+                                          (["--out-dir", "{file}"], "pass --out-dir pointing at a writable folder"), (["--count", "x"], "--count: 'x' is not a whole number")])
 def test_bad_flags_start_no_run_and_say_so_in_one_line(tmp_path, capsys, flags, words):
     f = tmp_path / "ok.yaml"
     f.write_text("method: grid\nparameters:\n  seed: {values: [1, 2]}\n")

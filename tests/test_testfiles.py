@@ -313,6 +313,23 @@ def test_several_runs_side_by_side_need_out_and_write_one_report(tmp_path, run_d
     assert "| d (external) |" in (tmp_path / "cmp" / "sets.md").read_text() and (tmp_path / "cmp" / "sets.png").exists()
 
 
+@pytest.mark.parametrize("blocked", ["--out", "eval"])
+def test_a_report_folder_that_cannot_be_written_is_one_line_before_any_scoring(tmp_path, run_dir, capsys, blocked):
+    x, y = digits()
+    np.savez(tmp_path / "d.npz", images=x, labels=y)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "checkpoint.pt").write_bytes((run_dir / "checkpoint.pt").read_bytes())
+    (tmp_path / "a-file").write_text("")
+    if blocked == "eval":
+        (run / "eval").write_text("a file where the report folder goes")
+    out = ["--out", tmp_path / "a-file" / "cmp"] if blocked == "--out" else []
+    rc, stdout, err = run_eval(run, "--test-file", tmp_path / "d.npz", *out, capsys=capsys)
+    fix = "pass --out pointing at a writable folder" if blocked == "--out" else "make the run folder writable"
+    assert rc == 2 and err.count("\n") == 1 and fix in err, err
+    assert "| d (external) |" not in stdout  # nothing was scored
+
+
 # --------------------------------------------------------------------------- translation curve
 class CentreDetector(torch.nn.Module):
     """Class 0 when the centre pixel of the canvas holds ink, else class 1: right exactly while
