@@ -19,7 +19,6 @@ seed to seed). Then train images/s and peak memory for every head at every datas
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import sys
@@ -33,8 +32,8 @@ import torch.nn.functional as F
 import variants
 from common import data, runs
 from common.config import Config, HelpFormatter, Parser, at_least
-from common.models import MNIST_MEAN, MNIST_STD, STNClassifier, TutorialCNN
 from common.errors import UsageError
+from common.models import MNIST_MEAN, MNIST_STD, STNClassifier, TutorialCNN
 from common.trainer import evaluate, make_optimizer, pick_device
 
 
@@ -181,6 +180,8 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default="", help="also write the figures here")
     a = ap.parse_args(argv)
     if a.json:  # its folder made and checked before minutes of timing, not after
+        if Path(a.json).is_dir():
+            raise UsageError(f"--json {a.json} is a folder; pass a file path, e.g. {Path(a.json) / 'bench.json'}")
         runs.writable_folder(Path(a.json).resolve().parent, "--json")
     device = pick_device(a.device)
     root = data.resolve_data_root(a.data_root)
@@ -275,7 +276,10 @@ def main(argv=None) -> int:
                 print(f"{name:<11}{size:>5}{ips:>9.0f}{mb or float('nan'):>9.0f}")
                 out["heads"].append({"head": name, "size": size, "images_per_s": ips, "peak_memory_mb": mb})
     if a.json:
-        Path(a.json).write_text(json.dumps(out, indent=2))
+        try:
+            runs.write_json(a.json, out)
+        except OSError as err:  # the folder was checked before the timing; one that changed since
+            raise UsageError(f"cannot write --json {a.json} ({err.strerror}); the figures are printed above") from None
     return 0
 
 

@@ -152,10 +152,8 @@ def main(argv=None) -> int:
             if not sets and not files:
                 raise UsageError("--sets=none and no --test-file: nothing to evaluate")
             run_dir = Path(run) if Path(run).is_dir() else Path(run).parent
-            runs.writable_folder(run_dir / "eval", fix="make the run folder writable, or evaluate a copy of it")  # before any scoring
             jobs.append((run_dir, model, cfg, epoch, sets))
-        if a.out:
-            runs.writable_folder(a.out, "--out")
+        check_writable([j[0] / "eval" for j in jobs], a.out)  # before any scoring, not after
         labels = [j[0].name for j in jobs]
         if len(set(labels)) < len(labels):
             labels = [str(j[0]) for j in jobs]
@@ -188,6 +186,24 @@ def main(argv=None) -> int:
         if a.wandb or (a.wandb is None and (run_dir / "wandb_id").exists()):
             log_report(report, paths, run_dir, cfg)
     return 0
+
+
+def check_writable(eval_dirs: list[Path], out: str) -> None:
+    """Make and probe ``--out`` and each run's ``eval/`` folder; raises UsageError naming the first
+    that cannot be written, after removing the (empty) folders this check made."""
+    folders = [(Path(out), "--out", "")] if out else []
+    folders += [(d, "", "make the run folder writable, or evaluate a copy of it") for d in eval_dirs]
+    made = []
+    try:
+        for folder, flag, fix in folders:
+            new = not folder.exists()
+            runs.writable_folder(folder, flag, fix)
+            if new:
+                made.append(folder)
+    except UsageError:
+        for folder in reversed(made):
+            folder.rmdir()
+        raise
 
 
 def log_report(report, paths, run_dir: Path, cfg: Config) -> None:

@@ -39,7 +39,7 @@ import yaml
 from common import config as C
 from common.config import Config
 from common.errors import UsageError
-from common.runs import Run, cli, keep_aside, read_json, writable_folder
+from common.runs import Run, cli, keep_aside, read_json, writable_folder, write_json
 
 # settings a sweep that varies them is choosing (epochs is also a study's question: study1.yaml)
 RECIPE_KEYS = {"lr", "loc_lr", "batch_size", "optimizer", "momentum", "weight_decay", "sched", "warmup_epochs", "grad_clip",
@@ -403,9 +403,7 @@ def write_summary(path: Path, rows: list[dict]) -> None:
             print(f"warning: {err if isinstance(err, UsageError) else f'{path} holds rows without a run id'}; "
                   f"kept as {aside.name} and started afresh", file=sys.stderr)
     merged.update({r["run"]: r for r in rows})
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(list(merged.values()), indent=2))
-    os.replace(tmp, path)
+    write_json(path, list(merged.values()))
 
 
 def main(argv=None) -> int:

@@ -9,8 +9,6 @@ imgs/stn.png, and logs to W&B (offline unless configured otherwise).
 """
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import signal
 import sys
@@ -23,16 +21,10 @@ import variants
 from common import data
 from common.config import RUNTIME_KEYS, Config, convert, parse, scored_prefix, test_set_names
 from common.errors import UsageError
-from common.runs import keep_aside, read_json, writable_folder
+from common.runs import keep_aside, read_json, writable_folder, write_json
 from common.models import count_params
 from common.tracking import Tracker
 from common.trainer import Diverged, Stopped, Trainer, evaluate, pick_device, read_checkpoint, seed_everything
-
-
-def write_json(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2))
-    os.replace(tmp, path)
 
 
 def make_run_dir(cfg: Config) -> Path:
@@ -114,6 +106,7 @@ def run(cfg: Config) -> dict:
     for name in test_set_names(cfg) if not cfg.holdout else []:
         tests[name] = data.load_test_set(name, root, cache).head(cfg.test_limit)
     run_dir = make_run_dir(cfg)
+    writable_folder(Path(cfg.img).resolve().parent, "--img")  # the figure is drawn after training: its folder is checked now
     ckpt_path = run_dir / "checkpoint.pt"
     resume_from = None
     if ckpt_path.exists():

@@ -31,6 +31,18 @@ from .errors import UsageError
 RERUN = "rerun the command that wrote it, or move its run folder out of the way"
 
 
+def write_json(path: Path | str, obj) -> None:
+    """Write ``obj`` as indented JSON to ``path``, whole or not at all (a temporary file beside it,
+    then ``os.replace``): a reader, or a kill halfway, never meets half a file. OSError propagates."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(obj, indent=2))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def read_json(path: Path, kind: type | tuple[type, ...] = dict, fix: str = RERUN):
     """The JSON value in ``path``, which must be a ``kind`` (dict, list, or a tuple of them).
     Raises UsageError (one line: the file, what is wrong, then ``fix``: what to do) if it cannot be

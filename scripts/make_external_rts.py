@@ -32,7 +32,7 @@ from torchvision.transforms.v2 import functional as TF
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling, also free of stn-lab imports
-from make_external_sets import Parser, load_mnist, save, whole  # noqa: E402
+from make_external_sets import Parser, load_mnist, save, whole, writable  # noqa: E402
 
 CANVAS, BIG, DIGIT = 42, 96, 28
 
@@ -70,10 +70,7 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=whole, default=0, help="first N test digits only (0: all 10,000)")
     a = ap.parse_args(argv)
     out = Path(a.out)
-    try:  # the folder made before minutes of drawing, not after
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        print(f"error: cannot create {out.parent} ({err.strerror}); pass --out in a writable folder", file=sys.stderr)
+    if not writable(out.parent, "pass --out in a writable folder"):
         return 2
     loaded = load_mnist(a.data_root, a.limit)
     if loaded is None:

@@ -32,6 +32,7 @@ import argparse
 import hashlib
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -175,6 +176,18 @@ def whole(text: str) -> int:
     return v
 
 
+def writable(folder: Path, fix: str) -> bool:
+    """Make ``folder`` and write a scratch file in it, before minutes of drawing; on an OSError print
+    one line ending in ``fix`` and return False."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as err:
+        print(f"error: cannot write {folder} ({err.strerror}); {fix}", file=sys.stderr)
+        return False
+    return True
+
+
 def save(path: Path, readme: str, fix: str, **arrays) -> bool:
     """Write ``arrays`` and ``readme`` to ``path`` (.npz; whole or not at all) and the readme beside it
     as ``path.md``. On an OSError print one line ending in ``fix`` and return False."""
@@ -207,17 +220,13 @@ def main(argv=None) -> int:
     if a.limit and a.out_dir is None:
         print("error: --limit makes a smaller set; pass --out-dir for it, so the full sets are not overwritten", file=sys.stderr)
         return 2
-    a.out_dir = a.out_dir or "results/study3/external"
+    out_dir = Path(a.out_dir or "results/study3/external")
+    if not writable(out_dir, "pass --out-dir pointing at a writable folder"):
+        return 2
     loaded = load_mnist(a.data_root, a.limit, with_train="cluttered" in names)
     if loaded is None:
         return 2
     images, labels, train = loaded
-    out_dir = Path(a.out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        print(f"error: cannot create {out_dir} ({err.strerror}); pass --out-dir pointing at a writable folder", file=sys.stderr)
-        return 2
     for k, name in enumerate(names):
         rng = np.random.default_rng([a.seed, list(SETS).index(name)])
         torch.manual_seed(a.seed)  # nothing here draws from torch; fixed in case a library does

@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 from common.config import Parser  # noqa: E402
 from common.errors import UsageError  # noqa: E402
-from common.runs import cli  # noqa: E402
+from common.runs import cli, writable_folder  # noqa: E402
 from conftest import write_idx  # noqa: E402
 
 ARGS = ["--epochs=3", "--train-limit=1000", "--test-limit=200", "--batch-size=32", "--wandb=False", "--eval=basic", "--img=x.png"]
@@ -29,6 +29,7 @@ def main() -> int:
     ap.add_argument("out", help="folder to copy the stopped run into (OUT/moved)")
     ap.add_argument("--device", default="cuda", help="the device to start the run on (default: cuda)")
     a = ap.parse_args()
+    writable_folder(a.out, "OUT")  # before minutes of training, not after
     tmp = Path(tempfile.mkdtemp())
     data = write_idx(tmp / "data")
     cmd = [sys.executable, str(ROOT / "train.py"), *ARGS, f"--device={a.device}", f"--data-root={data}", f"--cache-dir={tmp / 'cache'}",

@@ -23,7 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common.config import Parser  # noqa: E402
 from common.errors import UsageError  # noqa: E402
-from common.runs import Run, cli  # noqa: E402
+from common.runs import Run, cli, writable_folder  # noqa: E402
 from common.trainer import read_checkpoint  # noqa: E402
 from kept_models import SWEEPS as WEIGHTS_OF  # noqa: E402  (the sweeps whose models are kept)
 
@@ -113,6 +113,8 @@ def from_command_line() -> int | None:
     a = ap.parse_args()
     if a.in_place == (a.out is not None):
         raise UsageError("give OUT_DIR or --in-place, one of the two (see --help)")
+    if a.out is not None:
+        writable_folder(a.out, "OUT_DIR")
     return in_place(a.sweeps) if a.in_place else main(a.sweeps, a.out, partial=os.environ.get("PARTIAL") == "1")
 
 

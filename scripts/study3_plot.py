@@ -80,6 +80,7 @@ def main(argv=None) -> int:
     ap.add_argument("--ext", type=Path, default=t.ROOT / "results/study3/external", help="the independent sets' reports")
     ap.add_argument("-o", "--out", type=Path, default=t.ROOT / "docs/img/study3_errors.png", help="the PNG to write")
     a = ap.parse_args(argv)
+    t.runs.writable_folder(a.out.parent, "-o")  # before reading every run, not after
     done, _ = t.load(a.sweeps, a.cut)
     pts = points(done, t.independent(a.ext))
     if not pts:

@@ -38,6 +38,7 @@ def test_tutorial_net_starts_as_the_identity_transform():
     (["--workers=-1"], "--workers: -1 is out of range: it must be >= 0"),
     (["--json={tmp}/a-file/figures.json"], "a-file ("),  # a folder that cannot be made: found before the timing, not after
     (["--json={tmp}/a-file/figures.json"], "pass --json pointing at a writable folder"),
+    (["--json={tmp}"], "is a folder; pass a file path"),
     (["--device=cpu", "--data-root={tmp}/no-mnist"], "point --data-root"),
 ])
 def test_bad_input_exits_with_one_line_before_any_timing(tmp_path, args, words):

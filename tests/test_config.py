@@ -15,6 +15,7 @@ import variants
 from common import config as C
 from common import data
 from common.errors import UsageError
+from common.runs import writable_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADS, SETS = variants.names(), list(data.DATASETS)
@@ -312,8 +313,18 @@ def test_a_count_below_its_least_is_one_line_before_any_work(tmp_path, script, a
 
 
 def test_writable_folder_makes_the_folder_or_says_which_flag_to_change(tmp_path):
-    from common.runs import writable_folder
     assert writable_folder(tmp_path / "a" / "b", "--out").is_dir() and list((tmp_path / "a" / "b").iterdir()) == []  # no scratch file left
     (tmp_path / "file").write_text("")
     with pytest.raises(UsageError, match=r"cannot write .*file/sub .*; pass --out pointing at a writable folder"):
         writable_folder(tmp_path / "file" / "sub", "--out")
+
+
+def test_writable_folder_writes_into_a_folder_that_is_there(tmp_path, monkeypatch):
+    """A folder that exists but refuses files (read-only, full) is found by the scratch file, not by mkdir."""
+    import tempfile
+
+    def refuse(*a, **k):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
+    with pytest.raises(UsageError, match="Permission denied.*pass --out-dir"):
+        writable_folder(tmp_path, "--out-dir")

@@ -1,6 +1,7 @@
 """scripts/make_external_sets.py: the paper's protocols written a second time, without stn-lab's
 generator. Each set has the protocol's shape, is seeded, keeps what the protocol keeps, and the
 script imports nothing of ours (else it would not be an independent check)."""
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -85,6 +86,15 @@ def test_bad_arguments_are_one_line_and_exit_2(tmp_path):
     assert not list(tmp_path.iterdir())
     r = subprocess.run([sys.executable, "scripts/make_external_sets.py", "--limit", "10"], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 2 and "--out-dir" in r.stderr  # a small set never replaces the full ones silently
+
+
+@pytest.mark.parametrize("script, args", [("make_external_sets.py", ["--out-dir", "{f}/sub"]), ("make_external_rts.py", ["--out", "{f}/sub/rts.npz"])])
+def test_an_out_folder_that_cannot_be_written_is_one_line_before_the_digits_are_read(tmp_path, script, args):
+    (tmp_path / "a-file").write_text("")
+    env = {**os.environ, "STN_DATA_ROOT": str(tmp_path / "no-mnist")}  # a check after loading would fail on the data instead
+    r = subprocess.run([sys.executable, f"scripts/{script}", *[a.format(f=tmp_path / "a-file") for a in args], "--data-root", str(tmp_path / "no-mnist")],
+                       capture_output=True, text=True, cwd=ROOT, env=env)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "a-file/sub" in r.stderr and "writable folder" in r.stderr, r.stderr
 
 
 def test_it_imports_nothing_of_ours():

@@ -163,6 +163,13 @@ def test_unwritable_out_dir_file_in_the_way(tmp_path, data_root):
     _one_line_exit_2(train("--out-dir", str(tmp_path / "blocker"), cwd=tmp_path), "--out-dir")
 
 
+def test_a_figure_folder_that_cannot_be_written_is_one_line_before_training(tmp_path, data_root):
+    (tmp_path / "blocker").write_text("a file, not a folder")
+    r = train("--run-name", "img", "--img", str(tmp_path / "blocker" / "stn.png"), cwd=tmp_path)
+    _one_line_exit_2(r, "--img", "blocker")
+    assert not (tmp_path / "runs" / "img" / "metrics.json").exists()  # refused before the first epoch, not after the last
+
+
 @pytest.mark.slow
 def test_divergence_stops_with_exit_3_and_one_line_naming_the_fix(tmp_path, data_root):
     """The command line's side; that the last good checkpoint survives is test_trainer's."""

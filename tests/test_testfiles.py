@@ -314,20 +314,27 @@ def test_several_runs_side_by_side_need_out_and_write_one_report(tmp_path, run_d
 
 
 @pytest.mark.parametrize("blocked", ["--out", "eval"])
-def test_a_report_folder_that_cannot_be_written_is_one_line_before_any_scoring(tmp_path, run_dir, capsys, blocked):
+def test_a_report_folder_that_cannot_be_written_is_one_line_before_any_scoring(tmp_path, run_dir, capsys, monkeypatch, blocked):
+    """Two runs; the second's eval/ (or --out) cannot be made: one line, no scoring started, and the
+    first run's eval/ folder, made by the check, is not left behind empty."""
     x, y = digits()
     np.savez(tmp_path / "d.npz", images=x, labels=y)
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / "checkpoint.pt").write_bytes((run_dir / "checkpoint.pt").read_bytes())
+    first, second = tmp_path / "first", tmp_path / "second"
+    for run in (first, second):
+        run.mkdir()
+        (run / "checkpoint.pt").write_bytes((run_dir / "checkpoint.pt").read_bytes())
     (tmp_path / "a-file").write_text("")
     if blocked == "eval":
-        (run / "eval").write_text("a file where the report folder goes")
-    out = ["--out", tmp_path / "a-file" / "cmp"] if blocked == "--out" else []
-    rc, stdout, err = run_eval(run, "--test-file", tmp_path / "d.npz", *out, capsys=capsys)
-    fix = "pass --out pointing at a writable folder" if blocked == "--out" else "make the run folder writable"
+        (second / "eval").write_text("a file where the report folder goes")
+    out = tmp_path / "a-file" / "cmp" if blocked == "--out" else tmp_path / "cmp"
+
+    def scored(*a, **k):
+        raise AssertionError("scoring started")
+    monkeypatch.setattr(evaluate, "evaluate_model", scored)
+    rc, stdout, err = run_eval(first, second, "--test-file", tmp_path / "d.npz", "--out", out, capsys=capsys)
+    fix = "pass --out pointing at a writable folder" if blocked == "--out" else f"cannot write {second / 'eval'}"
     assert rc == 2 and err.count("\n") == 1 and fix in err, err
-    assert "| d (external) |" not in stdout  # nothing was scored
+    assert not (first / "eval").exists() and (blocked == "--out" or not out.exists())
 
 
 # --------------------------------------------------------------------------- translation curve
