@@ -175,13 +175,24 @@ def run_configs(spec: dict, props: list[dict], extra: list[str], path) -> list:
     from common import data
 
     heads, sets = variants.names(), list(data.DATASETS)
+
+    def resolved(params, flags):
+        argv = command_for(spec, params, flags)
+        return C.resolve(argv[argv.index(spec.get("program", "train.py")) + 1 :], heads, sets, sweep=params)
+
+    def resolves(params, flags) -> bool:
+        try:
+            resolved(params, flags)
+        except UsageError:
+            return False
+        return True
     out = []
     for params in props:
-        argv = command_for(spec, params, extra)
-        argv = argv[argv.index(spec.get("program", "train.py")) + 1 :]
         try:
-            out.append(C.resolve(argv, heads, sets, sweep=params))
+            out.append(resolved(params, extra))
         except UsageError as err:
+            if extra and resolves(params, []):  # the run without the flags after -- is fine: the fault is theirs, not the file's
+                raise UsageError(f"the train.py flags after -- ({shlex.join(extra)}) would fail the run {params}: {err}") from None
             raise UsageError(f"invalid sweep file {path}: the run {params} would fail: {err}") from None
     return out
 
@@ -436,6 +447,11 @@ def main(argv=None) -> int:
         env["WANDB_MODE"] = "offline"
     if a.jobs > 1 and "OMP_NUM_THREADS" not in env:  # share the cores: oversubscribed runs were 10x slower here
         env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // a.jobs))
+    try:  # the sweep's folder, made and written to before any run starts (a dry run only looks)
+        writable_folder(root, "--out-dir", make=not a.dry_run)
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     metric = (spec.get("metric") or {}).get("name")
     jobs, finished = [], 0
     for i, params in enumerate(props, 1):
@@ -454,11 +470,6 @@ def main(argv=None) -> int:
         print(f"sweep {name}: {len(props)} runs checked ({finished} finished, would be skipped), folder {root}; nothing run",
               file=sys.stderr)
         return 0
-    try:  # the sweep's folder, made and written to before any run starts
-        writable_folder(root, "--out-dir")
-    except UsageError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     print(f"sweep {name}: {len(props)} runs ({spec['method']}, {a.jobs} at a time), folder {root}", file=sys.stderr)
     runner = Runner(root, env, len(props))
     runner.install_signal_handlers()

@@ -33,7 +33,8 @@ def make_run_dir(cfg: Config) -> Path:
 
 
 def load_checkpoint(path: Path, cfg: Config) -> dict:
-    sd = read_checkpoint(path, keys=("model", "optimizer", "config", "epoch"))
+    sd = read_checkpoint(path, keys=("model", "optimizer", "config", "epoch"),
+                         fix="move it aside to start this run afresh, or pick another --run-name")
     diff = cfg.differs(sd["config"])
     if diff:
         was = ", ".join(f"{k}={sd['config'].get(k)!r}" for k in diff)
@@ -106,7 +107,7 @@ def run(cfg: Config) -> dict:
     for name in test_set_names(cfg) if not cfg.holdout else []:
         tests[name] = data.load_test_set(name, root, cache).head(cfg.test_limit)
     run_dir = make_run_dir(cfg)
-    writable_folder(Path(cfg.img).resolve().parent, "--img")  # the figure is drawn after training: its folder is checked now
+    writable_folder(Path(cfg.img).resolve().parent, fix="pass --img a path in a writable folder")  # the figure is drawn after training: its folder is checked now
     ckpt_path = run_dir / "checkpoint.pt"
     resume_from = None
     if ckpt_path.exists():

@@ -161,17 +161,26 @@ class Run:
         return f"Run({str(self.path)!r})"
 
 
-def writable_folder(folder: Path | str, flag: str = "", fix: str = "") -> Path:
+def writable_folder(folder: Path | str, flag: str = "", fix: str = "", make: bool = True) -> Path:
     """Make ``folder`` (and its parents) and write a scratch file in it, so that a command meets an
     unwritable output folder in one line before its work, not after. Raises UsageError("cannot
     write FOLDER (reason); FIX"), FIX by default "pass FLAG pointing at a writable folder"; returns
-    the folder."""
+    the folder. ``make=False`` (a dry run) writes nothing: the nearest existing folder on the way
+    must be a folder this process may write to."""
     folder = Path(folder)
+    fix = fix or f"pass {flag} pointing at a writable folder"
+    if not make:
+        there = folder
+        while not there.exists() and there != there.parent:
+            there = there.parent
+        if not there.is_dir() or not os.access(there, os.W_OK | os.X_OK):
+            raise UsageError(f"cannot write {folder} ({there} is {'not a folder' if not there.is_dir() else 'not writable'}); {fix}")
+        return folder
     try:
         folder.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=folder).close()
     except OSError as err:
-        raise UsageError(f"cannot write {folder} ({err.strerror}); {fix or f'pass {flag} pointing at a writable folder'}") from None
+        raise UsageError(f"cannot write {folder} ({err.strerror}); {fix}") from None
     return folder
 
 

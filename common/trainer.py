@@ -126,19 +126,22 @@ def _set_rng_state(st: dict, device) -> None:
         torch.cuda.set_rng_state(st["cuda"], device)
 
 
-def read_checkpoint(path: Path, keys=("model", "config")) -> dict:
+POINT_AT_A_RUN = "point at a run folder (it holds checkpoint.pt or model.pt) or at one of those files"
+
+
+def read_checkpoint(path: Path, keys=("model", "config"), fix: str = POINT_AT_A_RUN) -> dict:
     """A checkpoint (or kept ``model.pt``) as a dict on the CPU, loaded with ``weights_only``; its
     saved config upgraded with the legacy value of every key it lacks (``common.config.saved``).
-    Raises UsageError naming the file, the cause, and what to do."""
+    Raises UsageError naming the file, the cause, and ``fix``: what to do (the caller's)."""
     try:
         # TorchVersion: checkpoints written for a few minutes of this project's history recorded torch.__version__ unconverted
         with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):
             sd = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch's own messages run to a screenful: name the kind
-        raise UsageError(f"checkpoint {path} is corrupt or not a stn-lab checkpoint ({type(err).__name__}); delete it to start afresh, or point at another run") from None
+        raise UsageError(f"checkpoint {path} is corrupt or not a stn-lab checkpoint ({type(err).__name__}); {fix}") from None
     missing = [k for k in keys if not isinstance(sd, dict) or k not in sd]
     if missing:
-        raise UsageError(f"{path} is not a stn-lab checkpoint (no {', '.join(missing)}); point at a run folder's checkpoint.pt or model.pt")
+        raise UsageError(f"{path} is not a stn-lab checkpoint (no {', '.join(missing)}); {fix}")
     sd["config"] = saved(sd["config"])
     return sd
 

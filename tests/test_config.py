@@ -319,6 +319,13 @@ def test_writable_folder_makes_the_folder_or_says_which_flag_to_change(tmp_path)
         writable_folder(tmp_path / "file" / "sub", "--out")
 
 
+def test_writable_folder_for_a_dry_run_looks_and_writes_nothing(tmp_path):
+    assert writable_folder(tmp_path / "a" / "b", "--out-dir", make=False) == tmp_path / "a" / "b" and not (tmp_path / "a").exists()
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UsageError, match="file is not a folder.*pass --out-dir"):
+        writable_folder(tmp_path / "file" / "sub", "--out-dir", make=False)
+
+
 def test_writable_folder_writes_into_a_folder_that_is_there(tmp_path, monkeypatch):
     """A folder that exists but refuses files (read-only, full) is found by the scratch file, not by mkdir."""
     import tempfile

@@ -142,7 +142,7 @@ def test_corrupt_checkpoint_is_refused_and_kept(tmp_path, data_root):
     run = tmp_path / "runs" / "c"
     run.mkdir(parents=True)
     (run / "checkpoint.pt").write_bytes(b"not a checkpoint")
-    _one_line_exit_2(train("--run-name", "c", cwd=tmp_path), "corrupt")
+    _one_line_exit_2(train("--run-name", "c", cwd=tmp_path), "corrupt", "move it aside to start this run afresh")
     assert (run / "checkpoint.pt").read_bytes() == b"not a checkpoint"
 
 

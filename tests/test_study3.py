@@ -200,8 +200,8 @@ def test_an_unreadable_checkpoint_names_its_cause(tmp_path):
 
     bad = tmp_path / "checkpoint.pt"
     bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(UsageError, match=r"is corrupt or not a stn-lab checkpoint \(\w+"):
-        read_checkpoint(bad)
+    with pytest.raises(UsageError, match=r"is corrupt or not a stn-lab checkpoint \(\w+\); point at a run folder"):
+        read_checkpoint(bad)  # evaluate's and pack's advice; train.py's resume passes its own
     torch.save({"model": {}}, bad)
     with pytest.raises(UsageError, match="no config"):
         read_checkpoint(bad)

@@ -156,7 +156,8 @@ def test_broken_sweep_file_starts_no_run(tmp_path, text, words):
 
 
 @pytest.mark.parametrize("flags, words", [(["--count", "-3"], "--count: -3 is out of range"), (["--jobs", "0"], "--jobs: 0 is out of range"),
-                                          (["--out-dir", "{file}"], "pass --out-dir pointing at a writable folder"), (["--count", "x"], "--count: 'x' is not a whole number")])
+                                          (["--out-dir", "{file}"], "pass --out-dir pointing at a writable folder"),
+                                          (["--dry-run", "--out-dir", "{file}/sub"], "a-file is not a folder"), (["--count", "x"], "--count: 'x' is not a whole number")])
 def test_bad_flags_start_no_run_and_say_so_in_one_line(tmp_path, capsys, flags, words):
     f = tmp_path / "ok.yaml"
     f.write_text("method: grid\nparameters:\n  seed: {values: [1, 2]}\n")
@@ -165,6 +166,17 @@ def test_bad_flags_start_no_run_and_say_so_in_one_line(tmp_path, capsys, flags, 
     r = subprocess.run([sys.executable, str(ROOT / "sweep.py"), *argv], cwd=tmp_path, capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and words in r.stderr, r.stderr
     assert not (tmp_path / "out").exists() and (tmp_path / "a-file").read_text() == ""
+
+
+def test_a_bad_flag_after_the_double_dash_is_blamed_on_the_flags_not_the_file(tmp_path):
+    f = tmp_path / "ok.yaml"
+    f.write_text("method: grid\nparameters:\n  seed: {values: [1, 2]}\n")
+    r = subprocess.run([sys.executable, str(ROOT / "sweep.py"), str(f), "--dry-run", "--", "--train-limit=-5"], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "flags after -- (--train-limit=-5)" in r.stderr and "invalid sweep file" not in r.stderr
+    f.write_text("method: grid\nparameters:\n  seed: {values: [1, 2]}\n  train_limit: {value: -5}\n")  # the file's own fault stays the file's
+    r = subprocess.run([sys.executable, str(ROOT / "sweep.py"), str(f), "--dry-run", "--", "--epochs=1"], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 2 and "invalid sweep file" in r.stderr, r.stderr
 
 
 def test_a_missing_sweep_file_says_where_sweep_files_are(tmp_path):
