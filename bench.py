@@ -182,7 +182,7 @@ def main(argv=None) -> int:
     if a.json:  # its folder made and checked before minutes of timing, not after
         if Path(a.json).is_dir():
             raise UsageError(f"--json {a.json} is a folder; pass a file path, e.g. {Path(a.json) / 'bench.json'}")
-        runs.writable_folder(Path(a.json).resolve().parent, "--json")
+        runs.writable_folder(Path(a.json).resolve().parent, fix="pass --json a path in a writable folder")
     device = pick_device(a.device)
     root = data.resolve_data_root(a.data_root)
     data.load_mnist(root, train=True)  # a missing or broken MNIST: one line naming --data-root, before any timing

@@ -37,7 +37,7 @@ def test_tutorial_net_starts_as_the_identity_transform():
     (["--seeds=0"], "--seeds: 0 is out of range: it must be >= 1"),
     (["--workers=-1"], "--workers: -1 is out of range: it must be >= 0"),
     (["--json={tmp}/a-file/figures.json"], "a-file ("),  # a folder that cannot be made: found before the timing, not after
-    (["--json={tmp}/a-file/figures.json"], "pass --json pointing at a writable folder"),
+    (["--json={tmp}/a-file/figures.json"], "pass --json a path in a writable folder"),
     (["--json={tmp}"], "is a folder; pass a file path"),
     (["--device=cpu", "--data-root={tmp}/no-mnist"], "point --data-root"),
 ])
