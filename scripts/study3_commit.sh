@@ -6,10 +6,15 @@
 # (the kept weights, written by study3_pack.py after the run) is there. Each commit of a checkpoint
 # stays in the history (2-3 MB): commit progress every half hour or so, not every minute.
 # Refuses when something outside results/, README.md and docs/ is staged (it would ride along).
-# Usage: scripts/study3_commit.sh "message"
+# The tables (README, docs/, results/study3/table.md) are rewritten by scripts/study3_refresh.py
+# right before the commit, and again if a run finished meanwhile: a run's final.json may land
+# between the queue's own refreshes (it packs, scores and tabulates after the run), and a commit
+# of the run without its tables fails the freshness tests.
+# Usage: scripts/study3_commit.sh "message"      (PY: the Python to use, default .venv/bin/python)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 msg=${1:?usage: scripts/study3_commit.sh "commit message"}
+PY=${PY:-.venv/bin/python}
 if ! git diff --cached --quiet -- . ':!results' ':!README.md' ':!docs'; then
   echo "error: files outside results/, README.md and docs/ are staged; commit or unstage them first (git diff --cached --stat)" >&2
   exit 2
@@ -22,7 +27,13 @@ while IFS= read -r -d '' ck; do
     git add -f -- "$ck"
   fi
 done < <(find results/study3/sweeps -name checkpoint.pt -print0)
-git add -A -- results README.md docs
+finished() { find results/study3/sweeps -name final.json | sort | cksum; }
+for _ in 1 2 3; do
+  before=$(finished)
+  "$PY" scripts/study3_refresh.py > /dev/null || { echo "error: scripts/study3_refresh.py failed (see above); nothing committed: fix it, then commit again" >&2; exit 1; }
+  git add -A -- results README.md docs
+  [ "$(finished)" != "$before" ] || break  # a run finished during the refresh: tabulate it too
+done
 if git diff --cached --quiet; then
   echo "nothing to commit"
   exit 0

@@ -75,8 +75,21 @@ for cell in study3:rts:iterative study3_newheads:rts:glimpse study3:rts:affine s
   IFS=: read -r sw ds var <<< "$cell"
   for seed in 2 3; do run "$sw" "seed=$seed" "dataset=$ds" "variant=$var"; done
 done
-for seed in 2 3; do
-  run study3 "seed=$seed"
-  run study3_coordconv "seed=$seed"
-  run study3_newheads "seed=$seed"
+# Every other cell, one at a time, its seeds 2 and 3 together (a cell's mean ± sd as soon as can
+# be), the 28- and 42-pixel sets before TC's 60-pixel ones (2-4x the cost each), in the sweeps'
+# order; one call per run, so that each is packed, scored and tabulated before the next starts (one
+# call for a whole sweep tabulated nothing until its last run). The sweeps' dry runs name the runs
+# not finished yet.
+for pass in small cluttered; do
+  for sw in study3 study3_coordconv study3_newheads; do
+    plan=$("$PY" sweep.py "sweeps/$sw.yaml" --out-dir "$out" --dry-run) || continue  # it says why above
+    todo=$(grep -v "finished: would be skipped" <<< "$plan" | grep -e "--seed=[23] " | grep -o -- "--dataset=[a-z0-9_]* --variant=[a-z0-9_]*" | sort -u)
+    [ -n "$todo" ] || continue
+    cells=$(grep -e "--seed=1 " <<< "$plan" | grep -o -- "--dataset=[a-z0-9_]* --variant=[a-z0-9_]*" | grep -Fx -f <(echo "$todo"))  # the grid's order
+    while read -r ds var; do
+      ds=${ds#--dataset=}; var=${var#--variant=}
+      if [ "$ds" = cluttered ]; then [ $pass = cluttered ] || continue; else [ $pass = small ] || continue; fi
+      for seed in 2 3; do run "$sw" "seed=$seed" "dataset=$ds" "variant=$var"; done
+    done <<< "$cells"
+  done
 done

@@ -556,6 +556,9 @@ def test_study3_commit_tracks_the_checkpoint_in_flight_and_untracks_a_finished_r
         return subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True, text=True).stdout
     (tmp_path / "scripts").mkdir()
     (tmp_path / "scripts/study3_commit.sh").write_text((ROOT / "scripts/study3_commit.sh").read_text())
+    (tmp_path / "scripts/study3_refresh.py").write_text(  # stands in for the refresh: README counts the finished runs
+        "import pathlib, sys\nif pathlib.Path('broken').exists(): sys.exit('error: refresh failed')\n"
+        "n = len(list(pathlib.Path('results').rglob('final.json')))\npathlib.Path('README.md').write_text(f'tables of {n} runs\\n')\n")
     (tmp_path / ".gitignore").write_text("results/**/checkpoint.pt\n")
     (tmp_path / "README.md").write_text("tables\n")
     (tmp_path / "docs").mkdir()
@@ -568,7 +571,7 @@ def test_study3_commit_tracks_the_checkpoint_in_flight_and_untracks_a_finished_r
     git("init", "-q")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "start")
     env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+           "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PY": sys.executable}
 
     def commit(msg):
         subprocess.run(["bash", str(tmp_path / "scripts/study3_commit.sh"), msg], check=True, env=env,
@@ -578,9 +581,11 @@ def test_study3_commit_tracks_the_checkpoint_in_flight_and_untracks_a_finished_r
     tracked = commit("both in flight")
     assert {"results/study3/sweeps/study3/runs/inflight/checkpoint.pt",
             "results/study3/sweeps/study3/runs/done/checkpoint.pt"} <= tracked
+    assert git("show", "HEAD:README.md") == "tables of 0 runs\n"
     (runs / "done/final.json").write_text("{}")
     tracked = commit("one finished, its weights not yet packed")
     assert "results/study3/sweeps/study3/runs/done/checkpoint.pt" in tracked  # the only copy of its weights
+    assert git("show", "HEAD:README.md") == "tables of 1 runs\n"  # the run and its tables land together
     (runs / "done/model.pt").write_bytes(b"kept")
     tracked = commit("its weights packed")
     assert "results/study3/sweeps/study3/runs/inflight/checkpoint.pt" in tracked
@@ -589,6 +594,11 @@ def test_study3_commit_tracks_the_checkpoint_in_flight_and_untracks_a_finished_r
     assert {"results/study3/sweeps/study3/runs/done/final.json", "results/study3/sweeps/study3/runs/done/model.pt"} <= tracked
     assert "nothing to commit" in subprocess.run(["bash", str(tmp_path / "scripts/study3_commit.sh"), "again"], env=env,
                                                  capture_output=True, text=True, check=True).stdout
+    (runs / "inflight/final.json").write_text("{}")
+    (tmp_path / "broken").write_text("")  # a refresh that fails commits nothing: no run lands without its tables
+    r = subprocess.run(["bash", str(tmp_path / "scripts/study3_commit.sh"), "stale"], env=env, capture_output=True, text=True)
+    assert r.returncode == 1 and "study3_refresh.py failed" in r.stderr and git("log", "-1", "--format=%s").strip() == "its weights packed"
+    (tmp_path / "broken").unlink()
     (tmp_path / "code.py").write_text("x = 1\n")  # a code change staged by hand must not ride along
     git("add", "code.py")
     r = subprocess.run(["bash", str(tmp_path / "scripts/study3_commit.sh"), "progress"], env=env, capture_output=True, text=True)
