@@ -60,3 +60,15 @@ def mnist(data_root):
     from common.data import load_mnist
 
     return load_mnist(data_root, train=True), load_mnist(data_root, train=False)
+
+
+@pytest.fixture(scope="session")
+def cli():
+    """Run a command line of this project like ``subprocess.run([sys.executable, script, *args],
+    capture_output=True, text=True)``, in one server process that imported torch once
+    (tests/cli_server.py); ``STN_TEST_CLI=subprocess`` starts a real interpreter per call instead."""
+    from cli_server import CliServer
+
+    server = CliServer(real=os.environ.get("STN_TEST_CLI") == "subprocess")
+    yield server
+    server.close()

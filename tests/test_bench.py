@@ -1,6 +1,5 @@
 """bench.py and the time-to-accuracy table: the pieces that carry the figures."""
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -41,10 +40,10 @@ def test_tutorial_net_starts_as_the_identity_transform():
     (["--json={tmp}"], "is a folder; pass a file path"),
     (["--device=cpu", "--data-root={tmp}/no-mnist"], "point --data-root"),
 ])
-def test_bad_input_exits_with_one_line_before_any_timing(tmp_path, args, words):
+def test_bad_input_exits_with_one_line_before_any_timing(tmp_path, args, words, cli):
     args = [a.format(tmp=tmp_path) for a in args]
     (tmp_path / "a-file").write_text("")
-    r = subprocess.run([sys.executable, "bench.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    r = cli("bench.py", *args, cwd=ROOT, timeout=120)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and words in r.stderr and not r.stdout, r.stderr
 
 

@@ -185,16 +185,16 @@ def test_every_shipped_sweep_names_a_metric_each_of_its_runs_logs():
             assert metric in C.summary_metrics(cfg), (path.name, params, metric)
 
 
-def test_a_metric_some_runs_never_log_is_refused_before_any_run(tmp_path):
+def test_a_metric_some_runs_never_log_is_refused_before_any_run(tmp_path, cli):
     f = tmp_path / "s.yaml"
     f.write_text("method: grid\nprogram: train.py\nmetric: {name: final/cluttered/accuracy, goal: maximize}\n"
                  "parameters:\n  dataset: {values: [rts, cluttered]}\n")
-    r = subprocess.run([sys.executable, str(ROOT / "sweep.py"), str(f), "--out-dir", str(tmp_path / "out")], capture_output=True, text=True)
+    r = cli(str(ROOT / "sweep.py"), str(f), "--out-dir", str(tmp_path / "out"))
     assert r.returncode == 2 and "never logged" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "out").exists()
 
 
-def test_random_sweep_with_yaml_string_bounds_samples(tmp_path):
+def test_random_sweep_with_yaml_string_bounds_samples(tmp_path, cli):
     """Item 2: PyYAML reads 1e-4 as a string; sampling died with TypeError (even --dry-run)."""
     f = tmp_path / "r.yaml"
     f.write_text("method: random\nprogram: train.py\nparameters:\n  lr: {distribution: log_uniform_values, min: 1e-4, max: 1e-2}\n"
@@ -202,7 +202,7 @@ def test_random_sweep_with_yaml_string_bounds_samples(tmp_path):
     spec = sweep.load_sweep(f)
     props = sweep.proposals(spec, 20, 0)
     assert all(1e-4 <= p["lr"] <= 1e-2 for p in props)
-    r = subprocess.run([sys.executable, str(ROOT / "sweep.py"), str(f), "--count", "3", "--dry-run"], capture_output=True, text=True, cwd=tmp_path)
+    r = cli(str(ROOT / "sweep.py"), str(f), "--count", "3", "--dry-run", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert len(r.stdout.splitlines()) == 3 and r.stdout.count("--warmup_epochs=") == 3
 
@@ -211,11 +211,10 @@ def test_random_sweep_with_yaml_string_bounds_samples(tmp_path):
                                           ("lr: {values: [abc]}", "invalid float"),
                                           ("warmup_epochs: {value: .inf}", "finite"),
                                           ("lr: {min: 1e-4, max: fast}", "not a number")])
-def test_a_bad_sweep_value_stops_the_sweep_before_any_run(tmp_path, param, words):
+def test_a_bad_sweep_value_stops_the_sweep_before_any_run(tmp_path, param, words, cli):
     f = tmp_path / "s.yaml"
     f.write_text(f"method: random\nprogram: train.py\nparameters:\n  {param}\n  holdout: {{value: 10000}}\n")
-    r = subprocess.run([sys.executable, str(ROOT / "sweep.py"), str(f), "--count", "2", "--out-dir", str(tmp_path / "out")],
-                       capture_output=True, text=True)
+    r = cli(str(ROOT / "sweep.py"), str(f), "--count", "2", "--out-dir", str(tmp_path / "out"))
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(lines) == 1 and words in lines[0], r.stderr
     assert not (tmp_path / "out").exists()
@@ -270,30 +269,8 @@ def test_agent_launched_runs_and_sweep_py_write_the_same_config_json(tmp_path, d
     assert losses[0] == losses[1] == losses[2]
 
 
-@pytest.mark.parametrize("script", ["evaluate.py", "sweep.py", "bench.py", "scripts/export_testset.py", "scripts/make_external_sets.py"])
-def test_help_states_each_default_once_and_never_an_empty_one(script):
-    r = subprocess.run([sys.executable, script, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                       env={**os.environ, "COLUMNS": "1000"})  # one line per option
-    assert r.returncode == 0 and "options:" in r.stdout, r.stderr
-    twice = [line for line in r.stdout.splitlines() if line.count("(default") > 1 or "(default: )" in line or "(default: None)" in line]
-    assert not twice, twice
-
-
+HELP_DEFAULTS = ["evaluate.py", "sweep.py", "bench.py", "scripts/export_testset.py", "scripts/make_external_sets.py"]
 COMMANDS = ["train.py", "evaluate.py", "sweep.py", "bench.py"] + sorted(f"scripts/{p.name}" for p in (ROOT / "scripts").glob("*.py"))
-
-
-@pytest.mark.parametrize("script", COMMANDS)
-def test_every_command_has_help_and_refuses_an_unknown_flag_in_one_line(script):
-    """Every command line (each script's argparse, a shared ``common.config.Parser`` but for the
-    standalone make_external_*.py) prints --help and does nothing else, and answers a flag it does
-    not know with one line on stderr and exit status 2, not a usage block or a traceback."""
-    env = {**os.environ, "COLUMNS": "1000", "STN_DATA_ROOT": "/nonexistent"}  # a command that ignored its flags would fail on the data
-    r = subprocess.run([sys.executable, script, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
-    assert r.returncode == 0 and r.stdout.startswith("usage:") and not r.stderr, (r.stdout[-300:], r.stderr[-300:])
-    r = subprocess.run([sys.executable, script, "--no-such-flag"], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
-    assert r.returncode == 2 and r.stderr.count("\n") == 1 and r.stderr.startswith("error: ") and "--help" in r.stderr, r.stderr[-500:]
-
-
 # every whole-number flag with a least value, in every command that has one (train.py's own keys are
 # checked by validate(), tested above): the value is refused while the command line is read
 RANGES = [("sweep.py", ["sweeps/study3.yaml", "--count=-3"], "--count: -3"), ("sweep.py", ["sweeps/study3.yaml", "--jobs=0"], "--jobs: 0"),
@@ -304,10 +281,37 @@ RANGES = [("sweep.py", ["sweeps/study3.yaml", "--count=-3"], "--count: -3"), ("s
           ("scripts/make_external_rts.py", ["--limit=-1"], "--limit: -1")]
 
 
+@pytest.fixture(scope="module")
+def cli_results(cli, tmp_path_factory):
+    """What every command line below prints, keyed by (script, *args). No MNIST where the data root
+    points: a command that ignored its flags, or checked them after loading, would fail on the data."""
+    calls = [(s, "--help") for s in COMMANDS] + [(s, "--no-such-flag") for s in COMMANDS] + [(s, *a) for s, a, _ in RANGES]
+    env = {**os.environ, "COLUMNS": "1000", "STN_DATA_ROOT": str(tmp_path_factory.mktemp("cli") / "no-mnist")}  # one line per option
+    return {c: cli(*c, cwd=ROOT, env=env) for c in calls}
+
+
+@pytest.mark.parametrize("script", HELP_DEFAULTS)
+def test_help_states_each_default_once_and_never_an_empty_one(script, cli_results):
+    r = cli_results[script, "--help"]
+    assert r.returncode == 0 and "options:" in r.stdout, r.stderr
+    twice = [line for line in r.stdout.splitlines() if line.count("(default") > 1 or "(default: )" in line or "(default: None)" in line]
+    assert not twice, twice
+
+
+@pytest.mark.parametrize("script", COMMANDS)
+def test_every_command_has_help_and_refuses_an_unknown_flag_in_one_line(script, cli_results):
+    """Every command line (each script's argparse, a shared ``common.config.Parser`` but for the
+    standalone make_external_*.py) prints --help and does nothing else, and answers a flag it does
+    not know with one line on stderr and exit status 2, not a usage block or a traceback."""
+    r = cli_results[script, "--help"]
+    assert r.returncode == 0 and r.stdout.startswith("usage:") and not r.stderr, (r.stdout[-300:], r.stderr[-300:])
+    r = cli_results[script, "--no-such-flag"]
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and r.stderr.startswith("error: ") and "--help" in r.stderr, r.stderr[-500:]
+
+
 @pytest.mark.parametrize("script, args, words", RANGES, ids=[f"{s}:{a[-1]}" for s, a, _ in RANGES])
-def test_a_count_below_its_least_is_one_line_before_any_work(tmp_path, script, args, words):
-    env = {**os.environ, "STN_DATA_ROOT": str(tmp_path / "no-mnist")}  # a check that came after loading would fail on the data instead
-    r = subprocess.run([sys.executable, str(ROOT / script), *args], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+def test_a_count_below_its_least_is_one_line_before_any_work(script, args, words, cli_results):
+    r = cli_results[(script, *args)]
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr[-500:]
     assert f"argument {words} is out of range: it must be >= " in r.stderr, r.stderr
 

@@ -78,22 +78,20 @@ def test_rts_keeps_the_scaled_digit_on_the_canvas_and_cluttered_keeps_the_whole_
     assert (c.reshape(len(X), -1).astype(int).sum(1) >= X.reshape(len(X), -1).astype(int).sum(1)).all()
 
 
-def test_bad_arguments_are_one_line_and_exit_2(tmp_path):
+def test_bad_arguments_are_one_line_and_exit_2(tmp_path, cli):
     for args in (["--sets", "spiral"], ["--limit", "-3"], ["--seed", "-1"]):
-        r = subprocess.run([sys.executable, "scripts/make_external_sets.py", *args, "--out-dir", str(tmp_path)],
-                           capture_output=True, text=True, cwd=ROOT)
+        r = cli("scripts/make_external_sets.py", *args, "--out-dir", str(tmp_path), cwd=ROOT)
         assert r.returncode == 2 and r.stderr.count("\n") == 1 and r.stderr.startswith("error:"), r.stderr
     assert not list(tmp_path.iterdir())
-    r = subprocess.run([sys.executable, "scripts/make_external_sets.py", "--limit", "10"], capture_output=True, text=True, cwd=ROOT)
+    r = cli("scripts/make_external_sets.py", "--limit", "10", cwd=ROOT)
     assert r.returncode == 2 and "--out-dir" in r.stderr  # a small set never replaces the full ones silently
 
 
 @pytest.mark.parametrize("script, args", [("make_external_sets.py", ["--out-dir", "{f}/sub"]), ("make_external_rts.py", ["--out", "{f}/sub/rts.npz"])])
-def test_an_out_folder_that_cannot_be_written_is_one_line_before_the_digits_are_read(tmp_path, script, args):
+def test_an_out_folder_that_cannot_be_written_is_one_line_before_the_digits_are_read(tmp_path, script, args, cli):
     (tmp_path / "a-file").write_text("")
     env = {**os.environ, "STN_DATA_ROOT": str(tmp_path / "no-mnist")}  # a check after loading would fail on the data instead
-    r = subprocess.run([sys.executable, f"scripts/{script}", *[a.format(f=tmp_path / "a-file") for a in args], "--data-root", str(tmp_path / "no-mnist")],
-                       capture_output=True, text=True, cwd=ROOT, env=env)
+    r = cli(f"scripts/{script}", *[a.format(f=tmp_path / "a-file") for a in args], "--data-root", str(tmp_path / "no-mnist"), cwd=ROOT, env=env)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "a-file/sub" in r.stderr and "writable folder" in r.stderr, r.stderr
 
 

@@ -218,7 +218,7 @@ DAMAGE = {"cut off": ('{"dataset": "rts"', "is not valid JSON"), "wrong kind": (
 
 @pytest.mark.parametrize("script, file", [(s, f) for s, (_, files) in SCRIPTS.items() for f in files])
 @pytest.mark.parametrize("damage", DAMAGE)
-def test_a_damaged_file_is_one_line_naming_it_in_every_results_script(tmp_path, script, file, damage):
+def test_a_damaged_file_is_one_line_naming_it_in_every_results_script(tmp_path, script, file, damage, cli):
     run = a_study(tmp_path)
     text, words = DAMAGE[damage]
     if file == "metrics.json" and damage == "wrong kind":
@@ -230,7 +230,7 @@ def test_a_damaged_file_is_one_line_naming_it_in_every_results_script(tmp_path, 
     (run / file).write_text(text)
     args, _ = SCRIPTS[script]
     argv = [a.format(root=tmp_path, runs=run.parent) for a in args]
-    r = subprocess.run([sys.executable, str(ROOT / "scripts" / script), *argv], capture_output=True, text=True, cwd=tmp_path)
+    r = cli(str(ROOT / "scripts" / script), *argv, cwd=tmp_path)
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert "Traceback" not in r.stderr and r.stderr.count("\n") == 1, r.stderr
     assert f"{(run / file).resolve().name}" in r.stderr and words in r.stderr, r.stderr
@@ -240,7 +240,7 @@ def test_a_damaged_file_is_one_line_naming_it_in_every_results_script(tmp_path, 
     ("collect.py", "final.json", "params_head"), ("time_to_99.py", "config.json", "lr"),
     ("study_table.py", "final.json", "test"), ("study3_external_table.py", "../../../ext/rts/sets.json", "n"),
 ])
-def test_a_file_a_key_short_is_one_line_naming_file_and_key(tmp_path, script, file, key):
+def test_a_file_a_key_short_is_one_line_naming_file_and_key(tmp_path, script, file, key, cli):
     """Any key a script reads, missing from a file that is otherwise as written, is named with the file."""
     run = a_study(tmp_path)
     if script == "study_table.py":
@@ -254,24 +254,24 @@ def test_a_file_a_key_short_is_one_line_naming_file_and_key(tmp_path, script, fi
     (run / file).write_text(json.dumps(data))
     args, _ = SCRIPTS[script]
     argv = [a.format(root=tmp_path, runs=run.parent) for a in args]
-    r = subprocess.run([sys.executable, str(ROOT / "scripts" / script), *argv], capture_output=True, text=True, cwd=tmp_path)
+    r = cli(str(ROOT / "scripts" / script), *argv, cwd=tmp_path)
     assert r.returncode == 2 and "Traceback" not in r.stderr and r.stderr.count("\n") == 1, (r.stdout, r.stderr)
     assert Path(file).name in r.stderr and (f"no {key!r}" in r.stderr or f"({key}" in r.stderr or key in r.stderr), r.stderr
 
 
-def test_the_study_above_reads_cleanly(tmp_path):
+def test_the_study_above_reads_cleanly(tmp_path, cli):
     """The damage tests start from folders every script reads without a fault."""
     run = a_study(tmp_path)
     for script, (args, _) in SCRIPTS.items():
         argv = [a.format(root=tmp_path, runs=run.parent) for a in args]
-        r = subprocess.run([sys.executable, str(ROOT / "scripts" / script), *argv], capture_output=True, text=True, cwd=tmp_path)
+        r = cli(str(ROOT / "scripts" / script), *argv, cwd=tmp_path)
         assert r.returncode == 0 and r.stderr == "" and r.stdout.count("\n") >= 2, (script, r.stdout, r.stderr)
 
 
-def test_a_run_folder_without_config_is_named(tmp_path):
+def test_a_run_folder_without_config_is_named(tmp_path, cli):
     run = a_study(tmp_path)
     (run / "config.json").unlink()
-    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "time_to_99.py"), str(run.parent)], capture_output=True, text=True)
+    r = cli(str(ROOT / "scripts" / "time_to_99.py"), str(run.parent))
     assert r.returncode == 2 and "has no config.json" in r.stderr and "Traceback" not in r.stderr
 
 
@@ -291,20 +291,20 @@ def test_kept_models_are_the_study_sweeps_runs_with_weights(tmp_path):
 
 @pytest.mark.parametrize("script", sorted(SCRIPTS))
 @pytest.mark.parametrize("where", ["missing", "empty"])
-def test_a_folder_without_runs_is_one_line_not_an_empty_table(tmp_path, script, where):
+def test_a_folder_without_runs_is_one_line_not_an_empty_table(tmp_path, script, where, cli):
     root = tmp_path / "nope"
     if where == "empty":
         (root / "study3").mkdir(parents=True)
     args, _ = SCRIPTS[script]
     argv = [a.format(root=root, runs=root / "study3") for a in args]
-    r = subprocess.run([sys.executable, str(ROOT / "scripts" / script), *argv], capture_output=True, text=True, cwd=tmp_path)
+    r = cli(str(ROOT / "scripts" / script), *argv, cwd=tmp_path)
     assert r.returncode == 2 and "Traceback" not in r.stderr and r.stdout == "", (r.stdout, r.stderr)
 
 
-def test_time_to_accuracy_refuses_a_percent_and_a_misspelt_set(tmp_path):
+def test_time_to_accuracy_refuses_a_percent_and_a_misspelt_set(tmp_path, cli):
     run = a_study(tmp_path)
     for flag, words in ((["--target", "99.5"], "not a fraction"), (["--dataset", "rst"], "not a dataset")):
-        r = subprocess.run([sys.executable, str(ROOT / "scripts" / "time_to_99.py"), str(run.parent), *flag], capture_output=True, text=True)
+        r = cli(str(ROOT / "scripts" / "time_to_99.py"), str(run.parent), *flag)
         assert r.returncode == 2 and words in r.stderr
 
 
@@ -362,7 +362,7 @@ def test_pstn_probe_scores_other_draws_and_puts_the_models_own_back(tmp_path):
     assert stats["kl"] > 0
 
 
-def test_pstn_probe_refuses_another_head_in_one_line(tmp_path):
+def test_pstn_probe_refuses_another_head_in_one_line(tmp_path, cli):
     run = _saved(tmp_path, "affine")
-    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "pstn_probe.py"), str(run), "--n", "8"], capture_output=True, text=True)
+    r = cli(str(ROOT / "scripts" / "pstn_probe.py"), str(run), "--n", "8")
     assert r.returncode == 2 and "holds a model of the affine head" in r.stderr and "Traceback" not in r.stderr

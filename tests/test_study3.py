@@ -300,7 +300,7 @@ def test_verdicts_call_a_gap_only_beyond_the_seed_spread_of_three_seeds(tmp_path
     assert any(line.startswith("| RTS | iterative |") and line.endswith("short by 0.09 points (within one seed sd) |") for line in lines)
 
 
-def test_study3_plot_draws_every_finished_seed_of_each_cell_and_refuses_a_folder_without_runs(tmp_path):
+def test_study3_plot_draws_every_finished_seed_of_each_cell_and_refuses_a_folder_without_runs(tmp_path, cli):
     sys.path.insert(0, str(ROOT / "scripts"))
     import study3_plot
 
@@ -321,17 +321,15 @@ def test_study3_plot_draws_every_finished_seed_of_each_cell_and_refuses_a_folder
     out = tmp_path / "img" / "errors.png"
     study3_plot.plot(pts, out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    r = subprocess.run([sys.executable, "scripts/study3_plot.py", str(tmp_path / "nothing"), "-o", str(tmp_path / "x.png")],
-                       cwd=ROOT, capture_output=True, text=True)
+    r = cli("scripts/study3_plot.py", str(tmp_path / "nothing"), "-o", str(tmp_path / "x.png"), cwd=ROOT)
     assert r.returncode == 2 and "no study-3 runs under" in r.stderr and not (tmp_path / "x.png").exists()
     _cell(tmp_path / "cut", "study3", "u1", "rts", "tps", 1, 0.98, finished=False)  # runs, none finished: nothing to draw
     (tmp_path / "ext").mkdir()
-    r = subprocess.run([sys.executable, "scripts/study3_plot.py", str(tmp_path / "cut"), "--ext", str(tmp_path / "ext"), "-o",
-                        str(tmp_path / "x.png")], cwd=ROOT, capture_output=True, text=True)
+    r = cli("scripts/study3_plot.py", str(tmp_path / "cut"), "--ext", str(tmp_path / "ext"), "-o", str(tmp_path / "x.png"), cwd=ROOT)
     assert r.returncode == 2 and "no finished study-3 run under" in r.stderr and not (tmp_path / "x.png").exists()
 
 
-def test_study3_refresh_replaces_only_the_tables_and_refuses_a_document_that_lost_one(tmp_path, capsys):
+def test_study3_refresh_replaces_only_the_tables_and_refuses_a_document_that_lost_one(tmp_path, capsys, cli):
     sys.path.insert(0, str(ROOT / "scripts"))
     import study3_refresh
 
@@ -365,7 +363,7 @@ def test_study3_refresh_replaces_only_the_tables_and_refuses_a_document_that_los
     (tmp_path / "README.md").write_text("Intro, no table.\n")
     (tmp_path / "docs/study3.md").write_text(docs)
     (tmp_path / "results/study3/table.md").unlink()
-    r = subprocess.run([sys.executable, "scripts/study3_refresh.py", "--root", str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
+    r = cli("scripts/study3_refresh.py", "--root", str(tmp_path), cwd=ROOT)
     assert r.returncode == 2 and "README.md has 0 lines starting '| | R | RTS | P | E | TC |', not one" in r.stderr
     assert not (tmp_path / "results/study3/table.md").exists() and (tmp_path / "docs/study3.md").read_text() == docs
     # the splice: a header on the first line, a table with no blank line after it, a header twice
@@ -414,7 +412,7 @@ def test_study3_transfer_tabulates_robustness_beyond_the_training_range_over_see
         study3_transfer.robustness(tmp_path)
 
 
-def test_study3_transfer_scores_heads_off_their_training_set_and_judges_only_three_seed_cells(tmp_path, capsys):
+def test_study3_transfer_scores_heads_off_their_training_set_and_judges_only_three_seed_cells(tmp_path, capsys, cli):
     sys.path.insert(0, str(ROOT / "scripts"))
     import study3_transfer
 
@@ -436,10 +434,10 @@ def test_study3_transfer_scores_heads_off_their_training_set_and_judges_only_thr
     assert not any(line.startswith("| R | affine | P |") for line in lines)  # one seed: waits, not judged
     assert "2 more comparisons wait for 3 seeds in both cells." in lines
     assert lines[-1] == "Holm's correction over the 2 Welch p values above (family-wise error 0.05) keeps: R pstn on P."
-    r = subprocess.run([sys.executable, "scripts/study3_transfer.py", str(tmp_path / "none")], cwd=ROOT, capture_output=True, text=True)
+    r = cli("scripts/study3_transfer.py", str(tmp_path / "none"), cwd=ROOT)
     assert r.returncode == 2 and r.stderr == f"error: no folder {tmp_path / 'none'}; pass a folder that holds run folders (e.g. results/study3/metrics)\n"
     (tmp_path / "empty").mkdir()  # a folder, but of no evaluated runs: says which files it lacks and who writes them
-    r = subprocess.run([sys.executable, "scripts/study3_transfer.py", str(tmp_path / "empty")], cwd=ROOT, capture_output=True, text=True)
+    r = cli("scripts/study3_transfer.py", str(tmp_path / "empty"), cwd=ROOT)
     assert r.returncode == 2 and "scripts/study3_metrics.sh writes them" in r.stderr and "(e.g. results/study3/metrics)" in r.stderr
     _evaluated(tmp_path, "p1-rerun", "rotated", "pstn", 1, {"rotated": 0.7})  # a second seed-1 pstn: refused, not averaged in
     with pytest.raises(UsageError, match="two runs .* are pstn on rotated .*seed 1: keep one"):
@@ -540,13 +538,13 @@ def test_head_costs_counts_the_study_grid_and_prices_a_run():
     assert {c[3:] for c in val} == {(50000, 10000)} and {c[2] for c in val} == {24, 32} and {c[0] for c in val} == {"rts"}
 
 
-def test_head_costs_refuses_a_grid_it_cannot_price_before_timing_anything(tmp_path):
+def test_head_costs_refuses_a_grid_it_cannot_price_before_timing_anything(tmp_path, cli):
     bad = tmp_path / "bad.yaml"
     bad.write_text((ROOT / "sweeps/study3_newheads.yaml").read_text().replace("values: [glimpse", "values: [diffeo, glimpse"))
     broken = tmp_path / "broken.yaml"
     broken.write_text("name: x\nparameters: [\n")
     for f, says in ((bad, "no timing for [("), (broken, "not valid YAML")):
-        r = subprocess.run([sys.executable, str(ROOT / "scripts/head_costs.py"), "--grid", str(f)], capture_output=True, text=True, timeout=120)
+        r = cli(str(ROOT / "scripts/head_costs.py"), "--grid", str(f), timeout=120)
         assert r.returncode == 2 and says in r.stderr and "Traceback" not in r.stderr and not r.stdout, r.stderr
 
 

@@ -109,11 +109,10 @@ def test_agent_style_arguments():
     assert cmd[1:] == ["train.py", "--coordconv=True", "--lr=0.001", "--variant=tps"]
 
 
-def test_a_search_with_a_validation_split_is_accepted_and_scores_on_it(tmp_path):
+def test_a_search_with_a_validation_split_is_accepted_and_scores_on_it(tmp_path, cli):
     """The refusal above is of a search scored on a test set, not of random search: the shipped
     example holds out a validation split, and its runs are launched with it."""
-    r = subprocess.run([sys.executable, str(ROOT / "sweep.py"), str(ROOT / "sweeps" / "lr_random.yaml"), "--dry-run",
-                        "--out-dir", str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True)
+    r = cli(str(ROOT / "sweep.py"), str(ROOT / "sweeps" / "lr_random.yaml"), "--dry-run", "--out-dir", str(tmp_path / "out"), cwd=ROOT)
     assert r.returncode == 0, r.stderr
     launched = [line for line in r.stdout.splitlines() if "train.py" in line]
     assert len(launched) == 8 and all("--holdout=10000" in line for line in launched)
@@ -146,11 +145,10 @@ def test_random_search_is_seeded_and_in_range():
         ("program: evaluate.py\nmethod: grid\nparameters:\n  seed: {values: [1, 2]}\n", "program must be train.py"),
     ],
 )
-def test_broken_sweep_file_starts_no_run(tmp_path, text, words):
+def test_broken_sweep_file_starts_no_run(tmp_path, text, words, cli):
     f = tmp_path / "bad.yaml"
     f.write_text(text)
-    r = subprocess.run([sys.executable, str(ROOT / "sweep.py"), str(f), "--out-dir", str(tmp_path / "out")],
-                       cwd=tmp_path, capture_output=True, text=True)
+    r = cli(str(ROOT / "sweep.py"), str(f), "--out-dir", str(tmp_path / "out"), cwd=tmp_path)
     assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "out").exists()
 
@@ -158,30 +156,29 @@ def test_broken_sweep_file_starts_no_run(tmp_path, text, words):
 @pytest.mark.parametrize("flags, words", [(["--count", "-3"], "--count: -3 is out of range"), (["--jobs", "0"], "--jobs: 0 is out of range"),
                                           (["--out-dir", "{file}"], "pass --out-dir pointing at a writable folder"),
                                           (["--dry-run", "--out-dir", "{file}/sub"], "a-file is not a folder"), (["--count", "x"], "--count: 'x' is not a whole number")])
-def test_bad_flags_start_no_run_and_say_so_in_one_line(tmp_path, capsys, flags, words):
+def test_bad_flags_start_no_run_and_say_so_in_one_line(tmp_path, capsys, flags, words, cli):
     f = tmp_path / "ok.yaml"
     f.write_text("method: grid\nparameters:\n  seed: {values: [1, 2]}\n")
     (tmp_path / "a-file").write_text("")
     argv = [str(f), "--out-dir", str(tmp_path / "out"), *[x.format(file=tmp_path / "a-file") for x in flags], "--", "--epochs=1"]
-    r = subprocess.run([sys.executable, str(ROOT / "sweep.py"), *argv], cwd=tmp_path, capture_output=True, text=True)
+    r = cli(str(ROOT / "sweep.py"), *argv, cwd=tmp_path)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and words in r.stderr, r.stderr
     assert not (tmp_path / "out").exists() and (tmp_path / "a-file").read_text() == ""
 
 
-def test_a_bad_flag_after_the_double_dash_is_blamed_on_the_flags_not_the_file(tmp_path):
+def test_a_bad_flag_after_the_double_dash_is_blamed_on_the_flags_not_the_file(tmp_path, cli):
     f = tmp_path / "ok.yaml"
     f.write_text("method: grid\nparameters:\n  seed: {values: [1, 2]}\n")
-    r = subprocess.run([sys.executable, str(ROOT / "sweep.py"), str(f), "--dry-run", "--", "--train-limit=-5"], cwd=tmp_path, capture_output=True, text=True)
+    r = cli(str(ROOT / "sweep.py"), str(f), "--dry-run", "--", "--train-limit=-5", cwd=tmp_path)
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
     assert "flags after -- (--train-limit=-5)" in r.stderr and "invalid sweep file" not in r.stderr
     f.write_text("method: grid\nparameters:\n  seed: {values: [1, 2]}\n  train_limit: {value: -5}\n")  # the file's own fault stays the file's
-    r = subprocess.run([sys.executable, str(ROOT / "sweep.py"), str(f), "--dry-run", "--", "--epochs=1"], cwd=tmp_path, capture_output=True, text=True)
+    r = cli(str(ROOT / "sweep.py"), str(f), "--dry-run", "--", "--epochs=1", cwd=tmp_path)
     assert r.returncode == 2 and "invalid sweep file" in r.stderr, r.stderr
 
 
-def test_a_missing_sweep_file_says_where_sweep_files_are(tmp_path):
-    r = subprocess.run([sys.executable, str(ROOT / "sweep.py"), str(tmp_path / "nosuch.yaml"), "--out-dir", str(tmp_path / "out")],
-                       cwd=tmp_path, capture_output=True, text=True)
+def test_a_missing_sweep_file_says_where_sweep_files_are(tmp_path, cli):
+    r = cli(str(ROOT / "sweep.py"), str(tmp_path / "nosuch.yaml"), "--out-dir", str(tmp_path / "out"), cwd=tmp_path)
     assert r.returncode == 2 and "cannot read sweep file" in r.stderr and "sweeps/study3.yaml" in r.stderr
     assert not (tmp_path / "out").exists()
 

@@ -10,8 +10,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_train(*args, cwd, env=None):
+def run_train(*args, cwd, env=None, cli=None):
+    """train.py with ``args``; in the ``cli`` fixture's server when given (commands that stop early),
+    else in a process of its own (training)."""
     e = {**os.environ, **(env or {})}
+    if cli is not None:
+        return cli(ROOT / "train.py", *args, cwd=cwd, env=e, timeout=600)
     return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=cwd, env=e, capture_output=True, text=True, timeout=600)
 
 
@@ -68,8 +72,8 @@ def test_seed_spelling_and_wandb_offline(tmp_path, data_root):
         (["--config", "missing.json"], ["cannot read config file"]),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(tmp_path, args, words, data_root):
-    r = run_train(*args, "--wandb=False", cwd=tmp_path)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, words, data_root, cli):
+    r = run_train(*args, "--wandb=False", cwd=tmp_path, cli=cli)
     assert r.returncode == 2, r.stderr
     lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:"), r.stderr
@@ -79,18 +83,18 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, words, data_root):
     assert not (tmp_path / "runs").exists()  # refused before anything was written
 
 
-def test_missing_data_is_one_line_and_exit_2(tmp_path):
-    r = run_train("--data-root", str(tmp_path / "empty"), "--wandb=False", cwd=tmp_path,
+def test_missing_data_is_one_line_and_exit_2(tmp_path, cli):
+    r = run_train("--data-root", str(tmp_path / "empty"), "--wandb=False", cwd=tmp_path, cli=cli,
                   env={"no_proxy": "*", "https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9"})
     assert r.returncode == 2
     assert "--data-root" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_help_lists_heads_and_defaults(tmp_path):
+def test_help_lists_heads_and_defaults(tmp_path, cli):
     """Item 12: "none" and "affine" appear in the help whatever the registry holds; the list must be the registry's."""
     import variants
 
-    r = run_train("--help", cwd=tmp_path)
+    r = run_train("--help", cwd=tmp_path, cli=cli)
     assert r.returncode == 0
     text = " ".join(r.stdout.split())
     assert len(variants.names()) >= 7 and f"transformer head: {', '.join(variants.names())} (default: affine)" in text
