@@ -27,13 +27,19 @@ while IFS= read -r -d '' ck; do
     git add -f -- "$ck"
   fi
 done < <(find results/study3/sweeps -name checkpoint.pt -print0)
-finished() { find results/study3/sweeps -name final.json | sort | cksum; }
+[ -x "$PY" ] || { echo "error: no Python at $PY: run ./run.sh once to make .venv, or pass PY=/path/to/python" >&2; exit 2; }
+# what the tables are made from: finished runs, and the scores the queue writes minutes after each
+inputs() {  # a folder not made yet (or gone mid-walk) is no error
+  { find results/study3/sweeps results/study3/metrics results/study3/external -name '*.json' -printf '%p %T@\n' 2>/dev/null || true; } | sort | cksum
+}
+fresh=0
 for _ in 1 2 3; do
-  before=$(finished)
+  before=$(inputs)
   "$PY" scripts/study3_refresh.py > /dev/null || { echo "error: scripts/study3_refresh.py failed (see above); nothing committed: fix it, then commit again" >&2; exit 1; }
   git add -A -- results README.md docs
-  [ "$(finished)" != "$before" ] || break  # a run finished during the refresh: tabulate it too
+  if [ "$(inputs)" = "$before" ]; then fresh=1; break; fi  # else a run or its scores landed during the refresh: again
 done
+[ $fresh = 1 ] || echo "warning: the queue kept writing results during three refreshes; the tables may trail the newest of them: commit again in a minute" >&2
 if git diff --cached --quiet; then
   echo "nothing to commit"
   exit 0

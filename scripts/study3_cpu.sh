@@ -85,11 +85,11 @@ for pass in small cluttered; do
     plan=$("$PY" sweep.py "sweeps/$sw.yaml" --out-dir "$out" --dry-run) || continue  # it says why above
     todo=$(grep -v "finished: would be skipped" <<< "$plan" | grep -e "--seed=[23] " | grep -o -- "--dataset=[a-z0-9_]* --variant=[a-z0-9_]*" | sort -u)
     [ -n "$todo" ] || continue
-    cells=$(grep -e "--seed=1 " <<< "$plan" | grep -o -- "--dataset=[a-z0-9_]* --variant=[a-z0-9_]*" | grep -Fx -f <(echo "$todo"))  # the grid's order
-    while read -r ds var; do
+    cells=$(grep -e "--seed=1 " <<< "$plan" | grep -o -- "--dataset=[a-z0-9_]* --variant=[a-z0-9_]*" | grep -Fx -f <(echo "$todo")) || continue  # the grid's order
+    while read -r ds var <&3; do  # the cells on fd 3: a command that reads stdin cannot eat them
       ds=${ds#--dataset=}; var=${var#--variant=}
       if [ "$ds" = cluttered ]; then [ $pass = cluttered ] || continue; else [ $pass = small ] || continue; fi
       for seed in 2 3; do run "$sw" "seed=$seed" "dataset=$ds" "variant=$var"; done
-    done <<< "$cells"
+    done 3<<< "$cells"
   done
 done

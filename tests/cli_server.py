@@ -15,8 +15,10 @@ runs it there as ``python SCRIPT ARGS`` would:
   would alone), and ``sys.path``, ``os.environ``, the working folder, the signal handlers and the
   warning filters are put back after it.
 
-Use it for commands that answer quickly (bad input, reports, tables). Tests of signals, of training
-and of a sweep's child processes start real processes. ``STN_TEST_CLI=subprocess`` makes the fixture
+Use it for commands that answer quickly (bad input, reports, tables). Tests of signals, of training,
+of a sweep's child processes, of atexit handlers or threads left running, and of what Python reads
+from the environment at its start (PYTHONPATH, PYTHONWARNINGS) start real processes; torch's process
+state (threads, matmul precision) is shared by the commands of one server. ``STN_TEST_CLI=subprocess`` makes the fixture
 start a real interpreter per call instead, to check that both give the same results.
 """
 from __future__ import annotations
@@ -55,6 +57,11 @@ class CliServer:
         cwd, env = str(cwd or os.getcwd()), dict(os.environ if env is None else env)
         if self.real:
             return subprocess.run([sys.executable, *argv], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+        if not Path(cwd).is_dir():  # as subprocess.run would
+            raise FileNotFoundError(f"no such working folder: {cwd}")
+        if not (Path(cwd) / argv[0]).is_file():  # as Python answers it
+            return subprocess.CompletedProcess([sys.executable, *argv], 2, "",
+                                               f"{sys.executable}: can't open file {argv[0]!r}: [Errno 2] No such file or directory\n")
         if self.proc is None or self.proc.poll() is not None:
             self._start()
         self.proc.stdin.write(json.dumps({"argv": argv, "cwd": cwd, "env": env}) + "\n")
@@ -63,6 +70,11 @@ class CliServer:
         if reply is None:
             self.close()
             raise subprocess.TimeoutExpired([sys.executable, *argv], timeout)
+        if not reply:
+            status = self.proc.wait()
+            self.proc = None
+            raise RuntimeError(f"the command server died (status {status}) running {' '.join(argv)}: a command that ends the "
+                               "process (os._exit, a crash) needs a real process; run it with subprocess.run")
         status, out, err = json.loads(reply)
         return subprocess.CompletedProcess([sys.executable, *argv], status, out, err)
 
@@ -74,20 +86,28 @@ class CliServer:
 
 
 def _readline(stream, timeout: float):
-    """One line from ``stream``, or None when none comes within ``timeout`` seconds or the server died."""
+    """One line from ``stream``; "" when the server died, None when nothing came within ``timeout`` seconds."""
     import selectors
 
     with selectors.DefaultSelector() as sel:
         sel.register(stream, selectors.EVENT_READ)
         if not sel.select(timeout):
             return None
-    return stream.readline() or None
+    return stream.readline()
 
 
 # --------------------------------------------------------------------------- the server's side
 def _own_modules() -> set[str]:
-    root = str(ROOT)
-    return {name for name, m in list(sys.modules.items()) if (getattr(m, "__file__", None) or "").startswith(root)}
+    """This project's modules now imported: those whose file is under the repository, not under
+    the Python that runs it (test.sh puts its virtualenv inside the repository)."""
+    root = str(ROOT) + os.sep
+    python = tuple({str(q) + os.sep for p in (sys.prefix, sys.base_prefix, sys.exec_prefix) for q in (Path(p), Path(p).resolve())})
+    own = set()
+    for name, m in list(sys.modules.items()):
+        f = getattr(m, "__file__", None) or ""
+        if f.startswith(root) and not f.startswith(python) and "site-packages" not in f:
+            own.add(name)
+    return own
 
 
 def _run(argv: list[str], cwd: str, env: dict[str, str]) -> tuple[int, str, str]:
@@ -109,7 +129,7 @@ def _run(argv: list[str], cwd: str, env: dict[str, str]) -> tuple[int, str, str]
                 runpy.run_path(str(script), run_name="__main__")
             except SystemExit as e:
                 if e.code is None or isinstance(e.code, int):
-                    status = e.code or 0
+                    status = (e.code or 0) & 0xFF  # what the operating system keeps of it
                 else:  # sys.exit("message"): Python prints it and exits with 1
                     print(e.code, file=sys.stderr)
                     status = 1
@@ -117,10 +137,11 @@ def _run(argv: list[str], cwd: str, env: dict[str, str]) -> tuple[int, str, str]
                 traceback.print_exc()
                 status = 1
     finally:
-        try:
-            sys.stdout.flush(), sys.stderr.flush()
-        except (OSError, ValueError):
-            pass
+        for stream in {sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__}:  # a command may have swapped them
+            try:
+                stream.flush()
+            except (OSError, ValueError, AttributeError):
+                pass
         os.dup2(saved[0], 1), os.dup2(saved[1], 2)
         os.close(saved[0]), os.close(saved[1])
         for s, h in handlers.items():

@@ -285,9 +285,10 @@ RANGES = [("sweep.py", ["sweeps/study3.yaml", "--count=-3"], "--count: -3"), ("s
 def cli_results(cli, tmp_path_factory):
     """What every command line below prints, keyed by (script, *args). No MNIST where the data root
     points: a command that ignored its flags, or checked them after loading, would fail on the data."""
-    calls = [(s, "--help") for s in COMMANDS] + [(s, "--no-such-flag") for s in COMMANDS] + [(s, *a) for s, a, _ in RANGES]
-    env = {**os.environ, "COLUMNS": "1000", "STN_DATA_ROOT": str(tmp_path_factory.mktemp("cli") / "no-mnist")}  # one line per option
-    return {c: cli(*c, cwd=ROOT, env=env) for c in calls}
+    no_data = {**os.environ, "STN_DATA_ROOT": str(tmp_path_factory.mktemp("cli") / "no-mnist")}
+    wide = {**no_data, "COLUMNS": "1000"}  # help: one line per option; the range errors run at the default width
+    calls = [((s, "--help"), wide) for s in COMMANDS] + [((s, "--no-such-flag"), wide) for s in COMMANDS] + [((s, *a), no_data) for s, a, _ in RANGES]
+    return {c: cli(*c, cwd=ROOT, env=env) for c, env in calls}
 
 
 @pytest.mark.parametrize("script", HELP_DEFAULTS)

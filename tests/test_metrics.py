@@ -85,9 +85,12 @@ def test_matrix_error_zero_when_the_head_undoes_the_distortion():
     assert M.matrix_error(torch.eye(3)[None], gt, target).item() > 0.3
 
 
-def _eval(run, *extra):
-    return subprocess.run([sys.executable, str(ROOT / "evaluate.py"), str(run), "--wandb=False", "--test-limit=300", *extra],
-                          capture_output=True, text=True, timeout=600)
+def _eval(run, *extra, cli=None):
+    """evaluate.py on ``run``: in the ``cli`` fixture's server when given (a refusal), else in a process of its own."""
+    argv = [str(ROOT / "evaluate.py"), str(run), "--wandb=False", "--test-limit=300", *extra]
+    if cli is not None:
+        return cli(*argv, timeout=600)
+    return subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +133,7 @@ def test_default_sets_are_every_set_of_the_image_size(trained_run):
 
 
 @pytest.mark.parametrize("content", [b"garbage", None])
-def test_corrupt_or_mismatched_checkpoint_is_one_line(tmp_path, trained_run, content):
+def test_corrupt_or_mismatched_checkpoint_is_one_line(tmp_path, trained_run, content, cli):
     bad = tmp_path / "checkpoint.pt"
     if content is None:  # a real checkpoint whose weights do not fit its config
         sd = torch.load(trained_run / "checkpoint.pt", weights_only=True)
@@ -138,13 +141,13 @@ def test_corrupt_or_mismatched_checkpoint_is_one_line(tmp_path, trained_run, con
         torch.save(sd, bad)
     else:
         bad.write_bytes(content)
-    r = _eval(bad)
+    r = _eval(bad, cli=cli)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
 
 
-def test_wrong_size_test_set_is_refused(trained_run):
-    r = _eval(trained_run, "--sets=cluttered")
+def test_wrong_size_test_set_is_refused(trained_run, cli):
+    r = _eval(trained_run, "--sets=cluttered", cli=cli)
     assert r.returncode == 2 and "28px" in r.stderr
 
 

@@ -14,7 +14,11 @@ ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["--epochs=3", "--train-limit=2000", "--test-limit=200", "--batch-size=32", "--wandb=False", "--eval=basic", "--img", "x.png"]
 
 
-def train(*args, cwd):
+def train(*args, cwd, cli=None):
+    """train.py with ARGS and ``args``: in the ``cli`` fixture's server when given (a run refused
+    before training), else in a process of its own."""
+    if cli is not None:
+        return cli(ROOT / "train.py", *ARGS, *args, cwd=cwd, timeout=600)
     return subprocess.run([sys.executable, str(ROOT / "train.py"), *ARGS, *args], cwd=cwd, capture_output=True, text=True, timeout=600)
 
 
@@ -129,43 +133,43 @@ def _one_line_exit_2(r, *words):
         assert w in lines[0]
 
 
-def test_mismatched_checkpoint_is_refused_and_kept(tmp_path, data_root):
+def test_mismatched_checkpoint_is_refused_and_kept(tmp_path, data_root, cli):
     run = tmp_path / "runs" / "m"
     run.mkdir(parents=True)
     torch.save({"model": {}, "optimizer": {}, "config": {"lr": 0.5}, "epoch": 1}, run / "checkpoint.pt")
     before = (run / "checkpoint.pt").read_bytes()
-    _one_line_exit_2(train("--run-name", "m", cwd=tmp_path), "different config", "lr")
+    _one_line_exit_2(train("--run-name", "m", cwd=tmp_path, cli=cli), "different config", "lr")
     assert (run / "checkpoint.pt").read_bytes() == before
 
 
-def test_corrupt_checkpoint_is_refused_and_kept(tmp_path, data_root):
+def test_corrupt_checkpoint_is_refused_and_kept(tmp_path, data_root, cli):
     run = tmp_path / "runs" / "c"
     run.mkdir(parents=True)
     (run / "checkpoint.pt").write_bytes(b"not a checkpoint")
-    _one_line_exit_2(train("--run-name", "c", cwd=tmp_path), "corrupt", "move it aside to start this run afresh")
+    _one_line_exit_2(train("--run-name", "c", cwd=tmp_path, cli=cli), "corrupt", "move it aside to start this run afresh")
     assert (run / "checkpoint.pt").read_bytes() == b"not a checkpoint"
 
 
-def test_resume_without_checkpoint_says_so(tmp_path, data_root):
-    _one_line_exit_2(train("--run-name", "none", "--resume", cwd=tmp_path), "nothing to resume")
+def test_resume_without_checkpoint_says_so(tmp_path, data_root, cli):
+    _one_line_exit_2(train("--run-name", "none", "--resume", cwd=tmp_path, cli=cli), "nothing to resume")
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
-def test_unwritable_out_dir(tmp_path, data_root):
+def test_unwritable_out_dir(tmp_path, data_root, cli):
     ro = tmp_path / "ro"
     ro.mkdir()
     ro.chmod(0o500)
-    _one_line_exit_2(train("--out-dir", str(ro / "runs"), cwd=tmp_path), "--out-dir")
+    _one_line_exit_2(train("--out-dir", str(ro / "runs"), cwd=tmp_path, cli=cli), "--out-dir")
 
 
-def test_unwritable_out_dir_file_in_the_way(tmp_path, data_root):
+def test_unwritable_out_dir_file_in_the_way(tmp_path, data_root, cli):
     (tmp_path / "blocker").write_text("a file, not a folder")
-    _one_line_exit_2(train("--out-dir", str(tmp_path / "blocker"), cwd=tmp_path), "--out-dir")
+    _one_line_exit_2(train("--out-dir", str(tmp_path / "blocker"), cwd=tmp_path, cli=cli), "--out-dir")
 
 
-def test_a_figure_folder_that_cannot_be_written_is_one_line_before_training(tmp_path, data_root):
+def test_a_figure_folder_that_cannot_be_written_is_one_line_before_training(tmp_path, data_root, cli):
     (tmp_path / "blocker").write_text("a file, not a folder")
-    r = train("--run-name", "img", "--img", str(tmp_path / "blocker" / "stn.png"), cwd=tmp_path)
+    r = train("--run-name", "img", "--img", str(tmp_path / "blocker" / "stn.png"), cwd=tmp_path, cli=cli)
     _one_line_exit_2(r, "--img", "blocker")
     assert not (tmp_path / "runs" / "img" / "metrics.json").exists()  # refused before the first epoch, not after the last
 
