@@ -7,7 +7,7 @@
 # stays in the history (2-3 MB): commit progress every half hour or so, not every minute.
 # Refuses when something outside results/, README.md and docs/ is staged (it would ride along).
 # The tables (README, docs/, results/study3/table.md) are rewritten by scripts/study3_refresh.py
-# right before the commit, and again if a run finished meanwhile: a run's final.json may land
+# right before the commit, and again if a run or its scores landed meanwhile: a run's final.json may land
 # between the queue's own refreshes (it packs, scores and tabulates after the run), and a commit
 # of the run without its tables fails the freshness tests.
 # Usage: scripts/study3_commit.sh "message"      (PY: the Python to use, default .venv/bin/python)

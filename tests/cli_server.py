@@ -18,8 +18,9 @@ runs it there as ``python SCRIPT ARGS`` would:
 Use it for commands that answer quickly (bad input, reports, tables). Tests of signals, of training,
 of a sweep's child processes, of atexit handlers or threads left running, and of what Python reads
 from the environment at its start (PYTHONPATH, PYTHONWARNINGS) start real processes; torch's process
-state (threads, matmul precision) is shared by the commands of one server. ``STN_TEST_CLI=subprocess`` makes the fixture
-start a real interpreter per call instead, to check that both give the same results.
+state (threads, matmul precision) is shared by the commands of one server.
+``STN_TEST_CLI=subprocess`` makes the fixture start a real interpreter per call instead, to check
+that both give the same results.
 """
 from __future__ import annotations
 
