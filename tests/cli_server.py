@@ -86,6 +86,11 @@ class CliServer:
             self.proc = None
 
 
+REAL = CliServer(real=True)
+"""The same call in a real process of its own: ``(cli or REAL)(script, ...)`` runs a command in the
+``cli`` fixture's server when a test has it and in a fresh interpreter otherwise (training, signals)."""
+
+
 def _readline(stream, timeout: float):
     """One line from ``stream``; "" when the server died, None when nothing came within ``timeout`` seconds."""
     import selectors

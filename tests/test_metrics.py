@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_server import REAL
 
 from common import metrics as M
 
@@ -87,10 +88,7 @@ def test_matrix_error_zero_when_the_head_undoes_the_distortion():
 
 def _eval(run, *extra, cli=None):
     """evaluate.py on ``run``: in the ``cli`` fixture's server when given (a refusal), else in a process of its own."""
-    argv = [str(ROOT / "evaluate.py"), str(run), "--wandb=False", "--test-limit=300", *extra]
-    if cli is not None:
-        return cli(*argv, timeout=600)
-    return subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=600)
+    return (cli or REAL)(ROOT / "evaluate.py", run, "--wandb=False", "--test-limit=300", *extra, timeout=600)
 
 
 @pytest.fixture(scope="module")

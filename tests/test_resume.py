@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_server import REAL
 
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["--epochs=3", "--train-limit=2000", "--test-limit=200", "--batch-size=32", "--wandb=False", "--eval=basic", "--img", "x.png"]
@@ -17,9 +18,7 @@ ARGS = ["--epochs=3", "--train-limit=2000", "--test-limit=200", "--batch-size=32
 def train(*args, cwd, cli=None):
     """train.py with ARGS and ``args``: in the ``cli`` fixture's server when given (a run refused
     before training), else in a process of its own."""
-    if cli is not None:
-        return cli(ROOT / "train.py", *ARGS, *args, cwd=cwd, timeout=600)
-    return subprocess.run([sys.executable, str(ROOT / "train.py"), *ARGS, *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+    return (cli or REAL)(ROOT / "train.py", *ARGS, *args, cwd=cwd, timeout=600)
 
 
 def start(*args, cwd):

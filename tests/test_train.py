@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_server import REAL
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -13,10 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def run_train(*args, cwd, env=None, cli=None):
     """train.py with ``args``; in the ``cli`` fixture's server when given (commands that stop early),
     else in a process of its own (training)."""
-    e = {**os.environ, **(env or {})}
-    if cli is not None:
-        return cli(ROOT / "train.py", *args, cwd=cwd, env=e, timeout=600)
-    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=cwd, env=e, capture_output=True, text=True, timeout=600)
+    return (cli or REAL)(ROOT / "train.py", *args, cwd=cwd, env={**os.environ, **(env or {})}, timeout=600)
 
 
 TINY = ["--train-limit=512", "--test-limit=500", "--batch-size=32", "--wandb=False", "--eval=basic"]
