@@ -304,7 +304,9 @@ def left(done, grid=None, costs: Path = ROOT / "results/study3/head_costs.md") -
     """What is left of the study: the runs of ``grid_runs(grid)`` not finished, per seed, priced at
     the minutes of one run that
     scripts/head_costs.py measured for its head and a set of its image size on a quiet 2-core CPU
-    (``costs``, its table; a floor; CoordConv runs at their Conv twins'; "–" if a head is missing).
+    (``costs``, its table; an estimate; CoordConv runs at their Conv twins'; "–" if a head is missing);
+    then how many cells have every seed, which are short, and how long the finished CPU-only runs
+    took against their price (the median ratio: what the floor is worth on the machines that ran them).
     Raises UsageError for a sweep file that cannot be read."""
     todo = grid_runs(grid)
     finished = {k + (r["seed"],) for k, rows in done.items() for r in rows}
@@ -313,18 +315,33 @@ def left(done, grid=None, costs: Path = ROOT / "results/study3/head_costs.md") -
         cells = line.strip("| ").split(" | ")
         if len(cells) > 2 and cells[-1].endswith(" min") and cells[0] in SETS:
             minutes[(cells[0], cells[1])] = float(cells[-1].split()[0])
+
+    def price(dataset, head):  # head_costs times one set per image size (R for P and E)
+        return next((minutes[(t, head)] for t in [dataset] + SETS if (t, head) in minutes and data.image_size(t) == data.image_size(dataset)), None)
+
     import head_costs
 
     files = ", ".join(f"sweeps/{Path(g).name}" for g in (grid or head_costs.GRID))
     out = [f"### Left to run: the runs of {files} not finished, priced at "
-           f"scripts/head_costs.py's minutes of one run on a quiet 2-core CPU ({costs.relative_to(ROOT) if costs.is_relative_to(ROOT) else costs}; a floor)\n",
+           f"scripts/head_costs.py's minutes of one run on a quiet 2-core CPU ({costs.relative_to(ROOT) if costs.is_relative_to(ROOT) else costs}; an estimate: the line under the table says how the finished runs compared)\n",
            "| seed | runs left | CPU hours |", "|---|---|---|"]
     for seed in sorted({k[3] for k in todo}):
-        rest = [k for k in todo if k[3] == seed and k not in finished]
-        priced = [next((minutes[(t, k[1])] for t in [k[0]] + SETS if (t, k[1]) in minutes and data.image_size(t) == data.image_size(k[0])), None)
-                  for k in rest]  # head_costs times one set per image size (R for P and E)
+        priced = [price(k[0], k[1]) for k in todo if k[3] == seed and k not in finished]
         hours = "–" if None in priced else f"{sum(priced) / 60:.1f}"
-        out.append(f"| {seed} | {len(rest)} | {hours} |")
+        out.append(f"| {seed} | {len(priced)} | {hours} |")
+    planned = defaultdict(set)
+    for k in todo:
+        planned[k[:3]].add(k[3])
+    short = {c: len(seeds & {r["seed"] for r in done.get(c, [])}) for c, seeds in planned.items()}
+    short = {c: n for c, n in short.items() if n < len(planned[c])}
+    names = [f"{SHORT[c[0]]} {c[1]}{' CoordConv' if c[2] else ''} ({n} of {len(planned[c])})" for c, n in short.items()]
+    out.append(f"\nCells with every seed finished: {len(planned) - len(short)} of {len(planned)}"
+               + (f"; short: {', '.join(names)}." if names else "."))
+    ratios = sorted(r["seconds"] / 60 / price(k[0], k[1]) for k, rows in done.items() for r in rows
+                    if r.get("machine") == "CPU (2 cores)" and price(k[0], k[1]))
+    if ratios:
+        out.append(f"The {len(ratios)} finished runs that trained on a CPU alone took {st.median(ratios):.1f}x their price "
+                   f"(median; {ratios[0]:.1f}x to {ratios[-1]:.1f}x: the machines of different sessions and the jobs beside a run differ).")
     return out
 
 

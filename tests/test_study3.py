@@ -446,20 +446,33 @@ def test_study3_transfer_scores_heads_off_their_training_set_and_judges_only_thr
 
 def test_what_is_left_is_the_whole_grid_before_any_run_and_priced_as_head_costs_prices_it(tmp_path):
     """With no finished run, the runs left are the three sweep files' 129 and their hours add up to
-    the grid total head_costs.py printed from the same per-run minutes; a head it did not time is "–"."""
+    the grid total head_costs.py printed from the same per-run minutes; a head it did not time is "–".
+    Under the table: the cells with every seed (and the short ones, named), and how long the finished
+    CPU-only runs took against their price."""
     sys.path.insert(0, str(ROOT / "scripts"))
     import study3_table
 
+    def table(lines):
+        return [line.strip("| ").split(" | ") for line in lines if line[:3] in ("| 1", "| 2", "| 3")]
+
     costs = ROOT / "results/study3/head_costs.md"
-    rows = [line.strip("| ").split(" | ") for line in study3_table.left({}, costs=costs)[3:]]
+    empty = study3_table.left({}, costs=costs)
+    rows = table(empty)
     assert [r[0] for r in rows] == ["1", "2", "3"] and sum(int(r[1]) for r in rows) == 129
     total = float(re.search(r"129 runs, ([\d.]+) hours", costs.read_text()).group(1))
     assert sum(float(r[2]) for r in rows) == pytest.approx(total, abs=0.2)
+    assert "Cells with every seed finished: 0 of 43; short: " in empty[-1] and "RTS affine (0 of 3)" in empty[-1]
+    assert "RTS affine CoordConv (0 of 3)" in empty[-1] and not any("took" in line for line in empty)
     partial = tmp_path / "costs.md"
     partial.write_text("| rotated | affine | 11,086 | 119,050 | 22.3 | 2,073 | 8,572 | 1.00x | 12 min |\n")
-    assert all(line.endswith("| – |") for line in study3_table.left({}, costs=partial)[3:])
-    done = {("rts", "affine", False): [{"seed": 2, "error": 0.7}]}
-    assert study3_table.left(done, costs=costs)[4].startswith("| 2 | 42 |")
+    assert all(r[2] == "–" for r in table(study3_table.left({}, costs=partial)))
+    cpu = {"error": 0.7, "seconds": 14 * 60, "machine": "CPU (2 cores)"}  # head_costs.md: RTS affine 7 min, R affine 12
+    done = {("rts", "affine", False): [{"seed": s, **cpu} for s in (1, 2, 3)],
+            ("rotated", "affine", False): [{"seed": 2, **cpu, "seconds": 6 * 60}, {"seed": 3, **cpu, "machine": "H200 + CPU (2 cores)"}]}
+    out = study3_table.left(done, costs=costs)
+    assert [r[:2] for r in table(out)] == [["1", "42"], ["2", "41"], ["3", "41"]]
+    assert "every seed finished: 1 of 43;" in out[-2] and "RTS affine (" not in out[-2] and "R affine (2 of 3)" in out[-2]
+    assert out[-1].startswith("The 4 finished runs that trained on a CPU alone took 2.0x their price (median; 0.5x to 2.0x")
 
 
 def test_readme_holds_the_headline_table_the_committed_runs_give(capsys):
