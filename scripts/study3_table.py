@@ -306,7 +306,7 @@ def left(done, grid=None, costs: Path = ROOT / "results/study3/head_costs.md") -
     scripts/head_costs.py measured for its head and a set of its image size on a quiet 2-core CPU
     (``costs``, its table; an estimate; CoordConv runs at their Conv twins'; "–" if a head is missing);
     then how many cells have every seed, which are short, and how long the finished CPU-only runs
-    took against their price (the median ratio: what the floor is worth on the machines that ran them).
+    took against their price (the median ratio and the range: how far the estimate held on the machines that ran them).
     Raises UsageError for a sweep file that cannot be read."""
     todo = grid_runs(grid)
     finished = {k + (r["seed"],) for k, rows in done.items() for r in rows}
@@ -333,14 +333,14 @@ def left(done, grid=None, costs: Path = ROOT / "results/study3/head_costs.md") -
     for k in todo:
         planned[k[:3]].add(k[3])
     short = {c: len(seeds & {r["seed"] for r in done.get(c, [])}) for c, seeds in planned.items()}
-    short = {c: n for c, n in short.items() if n < len(planned[c])}
+    short = {c: n for c, n in sorted(short.items(), key=lambda i: (SETS.index(i[0][0]), (HEADS + [i[0][1]]).index(i[0][1]), i[0][2])) if n < len(planned[c])}
     names = [f"{SHORT[c[0]]} {c[1]}{' CoordConv' if c[2] else ''} ({n} of {len(planned[c])})" for c, n in short.items()]
     out.append(f"\nCells with every seed finished: {len(planned) - len(short)} of {len(planned)}"
                + (f"; short: {', '.join(names)}." if names else "."))
     ratios = sorted(r["seconds"] / 60 / price(k[0], k[1]) for k, rows in done.items() for r in rows
                     if r.get("machine") == "CPU (2 cores)" and price(k[0], k[1]))
     if ratios:
-        out.append(f"The {len(ratios)} finished runs that trained on a CPU alone took {st.median(ratios):.1f}x their price "
+        out.append(f"The {len(ratios)} finished run{'s' if len(ratios) > 1 else ''} that trained on a CPU alone took {st.median(ratios):.1f}x their price "
                    f"(median; {ratios[0]:.1f}x to {ratios[-1]:.1f}x: the machines of different sessions and the jobs beside a run differ).")
     return out
 

@@ -473,6 +473,11 @@ def test_what_is_left_is_the_whole_grid_before_any_run_and_priced_as_head_costs_
     assert [r[:2] for r in table(out)] == [["1", "42"], ["2", "41"], ["3", "41"]]
     assert "every seed finished: 1 of 43;" in out[-2] and "RTS affine (" not in out[-2] and "R affine (2 of 3)" in out[-2]
     assert out[-1].startswith("The 4 finished runs that trained on a CPU alone took 2.0x their price (median; 0.5x to 2.0x")
+    assert out[-2].index("R none (") < out[-2].index("R affine (") < out[-2].index("RTS none (") < out[-2].index("TC polar (")
+    # a CoordConv run is priced at its Conv twin's minutes (RTS affine, 7); a head with no price is left out of the ratio
+    done[("rts", "affine", True)] = [{"seed": 1, **cpu, "seconds": 70 * 60}]
+    assert "took 2.0x their price (median; 0.5x to 10.0x" in study3_table.left(done, costs=costs)[-1]
+    assert "The 1 finished run that trained on a CPU alone took 0.5x" in study3_table.left(done, costs=partial)[-1]
 
 
 def test_readme_holds_the_headline_table_the_committed_runs_give(capsys):
