@@ -332,13 +332,14 @@ def left(done, grid=None, costs: Path = ROOT / "results/study3/head_costs.md") -
     planned = defaultdict(set)
     for k in todo:
         planned[k[:3]].add(k[3])
-    short = {c: len(seeds & {r["seed"] for r in done.get(c, [])}) for c, seeds in planned.items()}
-    short = {c: n for c, n in sorted(short.items(), key=lambda i: (SETS.index(i[0][0]), (HEADS + [i[0][1]]).index(i[0][1]), i[0][2])) if n < len(planned[c])}
+    have = {c: len(seeds & {r["seed"] for r in done.get(c, [])}) for c, seeds in planned.items()}
+    short = {c: have[c] for c in sorted(planned, key=lambda c: (SETS.index(c[0]), (HEADS + [c[1]]).index(c[1]), c[2]))
+             if have[c] < len(planned[c])}
     names = [f"{SHORT[c[0]]} {c[1]}{' CoordConv' if c[2] else ''} ({n} of {len(planned[c])})" for c, n in short.items()]
     out.append(f"\nCells with every seed finished: {len(planned) - len(short)} of {len(planned)}"
                + (f"; short: {', '.join(names)}." if names else "."))
-    ratios = sorted(r["seconds"] / 60 / price(k[0], k[1]) for k, rows in done.items() for r in rows
-                    if r.get("machine") == "CPU (2 cores)" and price(k[0], k[1]))
+    ratios = sorted(r["seconds"] / 60 / p for k, rows in done.items() if (p := price(k[0], k[1])) for r in rows
+                    if r.get("machine") == "CPU (2 cores)")
     if ratios:
         out.append(f"The {len(ratios)} finished run{'s' if len(ratios) > 1 else ''} that trained on a CPU alone took {st.median(ratios):.1f}x their price "
                    f"(median; {ratios[0]:.1f}x to {ratios[-1]:.1f}x: the machines of different sessions and the jobs beside a run differ).")
